@@ -1,0 +1,1 @@
+"""Measuring restoration: degradation simulator, quality metrics and benchmark support."""
