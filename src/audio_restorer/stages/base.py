@@ -107,8 +107,12 @@ class Stage(ABC):
         return None
 
     def output_frames(self, frames: int, rate: int) -> int:
-        """Number of output frames for ``frames`` input frames."""
+        """Number of output frames for ``frames`` input frames (see ``changes_length``)."""
         return frames
+
+    def output_channels(self, channels: int) -> int:
+        """Number of output channels for ``channels`` input channels (e.g. stereo to mono)."""
+        return channels
 
     # -- processing --------------------------------------------------------------------------
 
@@ -122,7 +126,8 @@ class Stage(ABC):
         if type(self).open is Stage.open:
             raise NotImplementedError(f"stage {self.name} must override process() or open()")
         stream = self.open(rate, audio.shape[0], analysis)
-        return _concat([stream.push(audio), stream.finish()], audio.shape[0])
+        out_channels = self.output_channels(audio.shape[0])
+        return _concat([stream.push(audio), stream.finish()], out_channels)
 
     def open(self, rate: int, channels: int, analysis: Any = None) -> Stream:
         """Open a stream. Local stages get a :class:`ContextStream` over :meth:`process`."""
@@ -208,6 +213,7 @@ class ContextStream:
         self.stage = stage
         self.rate = rate
         self.channels = channels
+        self.out_channels = stage.output_channels(channels)
         self.analysis = analysis
         self.buf = _Fifo(channels)
         self.pos = 0  # next output frame (absolute)
@@ -217,7 +223,7 @@ class ContextStream:
         win_stop = min(self.buf.end, stop + self.ctx)
         window = self.buf.view(win_start, win_stop)
         out = self.stage.process(window, self.rate, analysis=self.analysis, offset=win_start)
-        if out.shape != window.shape:
+        if out.shape != (self.out_channels, window.shape[1]):
             raise RuntimeError(
                 f"stage {self.stage.name} returned shape {out.shape} for input {window.shape}"
             )
@@ -231,12 +237,12 @@ class ContextStream:
         parts = []
         while self.buf.end >= self.pos + self.block + self.ctx:
             parts.append(self._run(self.pos + self.block))
-        return _concat(parts, self.channels)
+        return _concat(parts, self.out_channels)
 
     def finish(self) -> np.ndarray:
         if self.buf.end > self.pos:
             return self._run(self.buf.end)
-        return empty(self.channels)
+        return empty(self.out_channels)
 
 
 class FunctionStream:
