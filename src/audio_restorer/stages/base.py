@@ -127,7 +127,7 @@ class Stage(ABC):
             raise NotImplementedError(f"stage {self.name} must override process() or open()")
         stream = self.open(rate, audio.shape[0], analysis)
         out_channels = self.output_channels(audio.shape[0])
-        return _concat([stream.push(audio), stream.finish()], out_channels)
+        return concat([stream.push(audio), stream.finish()], out_channels)
 
     def open(self, rate: int, channels: int, analysis: Any = None) -> Stream:
         """Open a stream. Local stages get a :class:`ContextStream` over :meth:`process`."""
@@ -147,6 +147,10 @@ class Stage(ABC):
 
     # -- description -------------------------------------------------------------------------
 
+    def model_info(self) -> list[dict[str, Any]]:
+        """Models (name, file, sha256) this stage uses, for the provenance report."""
+        return []
+
     def describe(self) -> str:
         """``name(param=value, ...)``: used in logs and the BWF coding history."""
         values = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.to_dict().items())
@@ -162,7 +166,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _concat(parts: list[np.ndarray], channels: int) -> np.ndarray:
+def concat(parts: list[np.ndarray], channels: int) -> np.ndarray:
+    """Concatenate blocks along time (an empty list gives zero frames)."""
     parts = [p for p in parts if p.shape[1]]
     if not parts:
         return empty(channels)
@@ -237,7 +242,7 @@ class ContextStream:
         parts = []
         while self.buf.end >= self.pos + self.block + self.ctx:
             parts.append(self._run(self.pos + self.block))
-        return _concat(parts, self.out_channels)
+        return concat(parts, self.out_channels)
 
     def finish(self) -> np.ndarray:
         if self.buf.end > self.pos:
@@ -271,4 +276,4 @@ def process_in_blocks(
         stream.push(audio[:, i : i + block_frames]) for i in range(0, audio.shape[1], block_frames)
     ]
     parts.append(stream.finish())
-    return _concat(parts, audio.shape[0])
+    return concat(parts, audio.shape[0])

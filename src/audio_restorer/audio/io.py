@@ -1,0 +1,453 @@
+"""Reading and writing audio files in blocks (soundfile / libsndfile).
+
+This is the only place where files meet the audio contract: readers yield ``float32``
+``(channels, frames)`` blocks, writers take them. Nothing here loads a whole file, and writers
+are atomic: they write a hidden temporary file next to the target and rename it over the target
+only on :meth:`AudioWriter.commit`, so a crash, a full disk or a cancel never leaves a partial
+output, and a source file is never opened for writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from audio_restorer.audio.bwf import BextInfo, set_bext
+from audio_restorer.audio.contract import MAX_CHANNELS, MAX_RATE, MIN_RATE
+from audio_restorer.audio.dither import Quantizer
+from audio_restorer.errors import (
+    AudioFileError,
+    CorruptFileError,
+    EmptyAudioError,
+    InvalidAudioError,
+    OutputError,
+    ParameterError,
+    UnsupportedFormatError,
+)
+
+#: extensions we read, with the libsndfile major format each is expected to hold
+READ_EXTENSIONS = {
+    ".wav": "WAV",
+    ".wave": "WAV",
+    ".bwf": "WAV",
+    ".rf64": "RF64",
+    ".w64": "W64",
+    ".flac": "FLAC",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".opus": "OGG",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+    ".aifc": "AIFF",
+    ".mp3": "MP3",
+    ".caf": "CAF",
+}
+#: output formats: extension -> (libsndfile format, allowed bit depths)
+WRITE_FORMATS = {
+    "wav": ("WAV", ("16", "24", "32f")),
+    "flac": ("FLAC", ("16", "24")),
+    "mp3": ("MP3", ("mp3",)),
+}
+BIT_DEPTHS = ("16", "24", "32f")
+_PCM_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+_SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its header (``frames`` may be refined while reading)."""
+
+    path: str
+    format: str
+    subtype: str
+    rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.rate
+
+    @property
+    def bits(self) -> int | None:
+        """Word length of PCM sources (None for float and compressed formats)."""
+        return _SUBTYPE_BITS.get(self.subtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "subtype": self.subtype,
+            "sample_rate": self.rate,
+            "channels": self.channels,
+            "frames": self.frames,
+            "duration_s": round(self.duration_s, 6),
+        }
+
+
+def _check_readable_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioFileError(path, "no such file")
+    if path.is_dir():
+        raise AudioFileError(path, "is a folder, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioFileError(path, "cannot be read (permission denied)")
+    if path.stat().st_size == 0:
+        raise EmptyAudioError(path, "file is empty (0 bytes)")
+
+
+def _open_error(path: Path, exc: Exception) -> AudioFileError:
+    ext = path.suffix.lower()
+    detail = str(exc).split(":", 1)[-1].strip() or type(exc).__name__
+    if ext not in READ_EXTENSIONS:
+        known = ", ".join(sorted({e.lstrip(".") for e in READ_EXTENSIONS}))
+        return UnsupportedFormatError(
+            path, f"unsupported or unrecognised format '{ext or '(none)'}' ({known} are read)"
+        )
+    return CorruptFileError(path, f"cannot be decoded, the file is damaged or truncated ({detail})")
+
+
+def probe(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read a file's header and check it is usable audio; raise a clear error if not."""
+    p = Path(path)
+    _check_readable_path(p)
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise _open_error(p, exc) from None
+    return _validated_info(
+        p, info.format, info.subtype, info.samplerate, info.channels, info.frames
+    )
+
+
+def _validated_info(
+    p: Path, fmt: str, subtype: str, rate: int, channels: int, frames: int
+) -> AudioInfo:
+    if channels < 1 or channels > MAX_CHANNELS:
+        raise InvalidAudioError(p, f"has {channels} channels; 1..{MAX_CHANNELS} are supported")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InvalidAudioError(
+            p, f"sample rate {rate} Hz is outside the supported {MIN_RATE}..{MAX_RATE} Hz"
+        )
+    if frames <= 0:
+        raise EmptyAudioError(p, "holds no audio frames")
+    return AudioInfo(str(p), fmt, subtype or "", int(rate), int(channels), int(frames))
+
+
+class AudioReader:
+    """Block-wise reader: ``with AudioReader(path) as r: for block in r.blocks(): ...``.
+
+    Blocks are ``float32`` ``(channels, frames)``. A block holding NaN or Inf raises
+    :class:`InvalidAudioError` naming the file and the time of the first bad sample.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.info = probe(self.path)
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise _open_error(self.path, exc) from None
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def seek(self, frame: int) -> None:
+        self._file.seek(frame)
+
+    def blocks(self, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
+        """Yield successive blocks until the end of the file."""
+        position = self._file.tell()
+        while True:
+            try:
+                data = self._file.read(block_frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise CorruptFileError(
+                    self.path, f"decoding failed at {position / self.info.rate:.3f} s ({exc})"
+                ) from None
+            if not data.shape[0]:
+                return
+            block = np.ascontiguousarray(data.T)
+            self._check_finite(block, position)
+            position += block.shape[1]
+            yield block
+
+    def read(self, start: int = 0, frames: int | None = None) -> np.ndarray:
+        """Read ``frames`` frames from ``start`` (the whole rest when None): for previews."""
+        self._file.seek(start)
+        count = -1 if frames is None else frames
+        block = np.ascontiguousarray(self._file.read(count, dtype="float32", always_2d=True).T)
+        self._check_finite(block, start)
+        return block
+
+    def _check_finite(self, block: np.ndarray, position: int) -> None:
+        finite = np.isfinite(block)
+        if not finite.all():
+            first = (position + int(np.argmin(finite.all(axis=0)))) / self.info.rate
+            raise InvalidAudioError(
+                self.path, f"contains NaN or infinite samples (first at {first:.3f} s)"
+            )
+
+
+def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read a whole (short) file: ``(audio, rate)``. For tests and previews only."""
+    with AudioReader(path) as reader:
+        return reader.read(), reader.info.rate
+
+
+def output_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """The output format for ``path``: ``fmt`` if given, else from the extension."""
+    if fmt is None:
+        fmt = Path(path).suffix.lower().lstrip(".")
+    fmt = fmt.lower()
+    if fmt not in WRITE_FORMATS:
+        raise ParameterError(
+            f"cannot write format '{fmt or '(no extension)'}' for {path}: "
+            f"choose one of {', '.join(WRITE_FORMATS)}"
+        )
+    return fmt
+
+
+def check_bit_depth(fmt: str, bit_depth: str | None) -> str:
+    """Validate a bit depth for a format; None picks the default (24-bit PCM, or MP3)."""
+    allowed = WRITE_FORMATS[fmt][1]
+    if fmt == "mp3":
+        if bit_depth not in (None, "mp3"):
+            raise ParameterError(f"MP3 has no bit depth option, got --bit-depth {bit_depth}")
+        return "mp3"
+    bit_depth = bit_depth or "24"
+    if bit_depth not in allowed:
+        raise ParameterError(
+            f"{fmt.upper()} supports bit depths {', '.join(allowed)}, got {bit_depth}"
+        )
+    return bit_depth
+
+
+_MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def check_writable(fmt: str, rate: int, channels: int) -> None:
+    """Refuse, before any work is done, what the output format cannot hold."""
+    if fmt == "flac" and channels > 8:
+        raise ParameterError(f"FLAC holds at most 8 channels, the audio has {channels}: use WAV")
+    if fmt == "mp3":
+        if channels > 2:
+            raise ParameterError(f"MP3 holds 1 or 2 channels, the audio has {channels}: use WAV")
+        if rate not in _MP3_RATES:
+            raise ParameterError(
+                f"MP3 cannot store {rate} Hz (use --rate 44100 or 48000, or WAV/FLAC)"
+            )
+
+
+def check_output_path(output: Path, inputs: list[Path] | tuple[Path, ...] = ()) -> None:
+    """Refuse outputs that would overwrite a source, or land in a folder we cannot write."""
+    for src in inputs:
+        same = output.resolve() == src.resolve()
+        if not same and output.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(output, src)
+        if same:
+            raise OutputError(
+                output, "output path is the input file; sources are never overwritten"
+            )
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(output, f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(output, f"output folder {folder} is not writable")
+    if output.is_dir():
+        raise OutputError(output, "output path is a folder")
+
+
+class AudioWriter:
+    """Atomic block-wise writer for WAV (16/24-bit PCM, 32-bit float), FLAC and MP3 (320 kbps).
+
+    PCM outputs are quantised here with TPDF dither (seeded, so runs are reproducible), and the
+    number of samples clipped at full scale is counted in :attr:`clipped`. WAV files switch to
+    RF64 automatically when they outgrow 4 GB, and carry an optional BWF ``bext`` chunk.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        rate: int,
+        channels: int,
+        *,
+        fmt: str | None = None,
+        bit_depth: str | None = None,
+        dither: bool = True,
+        seed: int = 0,
+        bext: BextInfo | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.fmt = output_format(self.path, fmt)
+        self.bit_depth = check_bit_depth(self.fmt, bit_depth)
+        self.rate = rate
+        self.channels = channels
+        self.frames = 0
+        self.clipped = 0
+        check_writable(self.fmt, rate, channels)
+        self.quantizer = (
+            Quantizer(int(self.bit_depth), dither=dither, seed=seed)
+            if self.bit_depth in ("16", "24")
+            else None
+        )
+        folder = self.path.parent
+        try:
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.stem[:40]}.", suffix=f".part{self.path.suffix}", dir=folder
+            )
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~_umask())
+        except OSError as exc:
+            raise OutputError(
+                self.path, f"cannot create a file in {folder} ({exc.strerror})"
+            ) from None
+        self.tmp_path = Path(tmp)
+        try:
+            self._file = self._open(bext, tags or {})
+        except BaseException:
+            self._remove_tmp()
+            raise
+
+    def _open(self, bext: BextInfo | None, tags: dict[str, str]) -> sf.SoundFile:
+        major = WRITE_FORMATS[self.fmt][0]
+        kwargs: dict[str, Any] = {}
+        if self.fmt == "mp3":
+            subtype = "MPEG_LAYER_III"
+            kwargs = {"compression_level": 0.0, "bitrate_mode": "CONSTANT"}  # 320 kbps CBR
+        else:
+            subtype = _PCM_SUBTYPES[self.bit_depth]
+        if major == "WAV":
+            major = "RF64"  # downgraded to plain WAV on close when under 4 GB (see below)
+        try:
+            f = sf.SoundFile(
+                str(self.tmp_path), "w", self.rate, self.channels, subtype, format=major, **kwargs
+            )
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise OutputError(self.path, f"cannot write {self.fmt.upper()} ({exc})") from None
+        if major == "RF64":
+            sf._snd.sf_command(f._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
+            if bext is not None:
+                set_bext(f, bext)
+        for key, value in tags.items():
+            with contextlib.suppress(Exception):  # not every container carries every tag
+                setattr(f, key, value)
+        return f
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a ``(channels, frames)`` float32 block."""
+        if block.shape[0] != self.channels:
+            raise ValueError(f"expected {self.channels} channels, got {block.shape[0]}")
+        if not block.shape[1]:
+            return
+        if self.quantizer is not None:
+            data, clipped = self.quantizer(block)
+        else:
+            data = block
+            clipped = 0
+            if self.fmt == "mp3":
+                over = np.abs(block) > 1.0
+                clipped = int(over.sum())
+                if clipped:
+                    data = np.clip(block, -1.0, 1.0)
+        self.clipped += clipped
+        try:
+            self._file.write(np.ascontiguousarray(data.T))
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise self._write_error(exc) from None
+        self.frames += block.shape[1]
+
+    def _write_error(self, exc: Exception) -> OutputError:
+        text = str(exc)
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "space" in text.lower():
+            return OutputError(self.path, "disk full while writing; no output was kept")
+        return OutputError(self.path, f"write failed ({text}); no output was kept")
+
+    def close_temp(self) -> Path:
+        """Finish the temporary file (still hidden) and flush it to disk; returns its path."""
+        if not self._file.closed:
+            try:
+                self._file.close()
+                with open(self.tmp_path, "rb") as fh:
+                    os.fsync(fh.fileno())
+            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                self._remove_tmp()
+                raise self._write_error(exc) from None
+        return self.tmp_path
+
+    def commit(self) -> Path:
+        """Close, flush to disk and rename over the target. Returns the final path."""
+        self.close_temp()
+        try:
+            os.replace(self.tmp_path, self.path)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            self._remove_tmp()
+            raise self._write_error(exc) from None
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written; the target is left as it was."""
+        with contextlib.suppress(Exception):
+            self._file.close()
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp_path.unlink()
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+_SFC_RF64_AUTO_DOWNGRADE = 0x1210
+
+
+def _umask() -> int:
+    """The process umask (mkstemp creates 0600 files; outputs get the usual permissions)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_audio(
+    path: str | os.PathLike[str],
+    audio: np.ndarray,
+    rate: int,
+    *,
+    bit_depth: str | None = None,
+    fmt: str | None = None,
+    dither: bool = True,
+) -> Path:
+    """Write a whole in-memory array atomically (for tests, previews and the simulator)."""
+    with AudioWriter(path, rate, audio.shape[0], fmt=fmt, bit_depth=bit_depth, dither=dither) as w:
+        w.write(audio)
+    return Path(path)

@@ -1,0 +1,1 @@
+"""The ``audio-restorer`` command line (argparse). Sub-commands live in sibling modules."""
