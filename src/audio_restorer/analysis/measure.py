@@ -10,7 +10,8 @@ All of them are computed in one streaming pass (:class:`Measurer`), with small s
 * ``noise_floor_dbfs`` — 10th percentile of the RMS level of 50 ms windows (digital silence
   excluded): the level of the quiet passages, where surface noise or hiss lives;
 * ``bandwidth_hz`` — the highest frequency at which the long-term spectrum is within 60 dB of
-  its maximum: band-limited transfers and MP3s show their low-pass here.
+  its maximum: the sharp low-pass of MP3s, resamplers and band-limited transfers shows here
+  (a gentle analogue roll-off reports where it has fallen 60 dB).
 """
 
 from __future__ import annotations
