@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 OVERSAMPLE = 4
-TAPS_PER_PHASE = 32
+TAPS_PER_PHASE = 16  # 64 taps: within 0.05 dB up to 0.6 x Nyquist, -0.3 dB at 0.75
 
 
 def interpolation_filter(
@@ -33,16 +33,16 @@ class TruePeakMeter:
 
     def __init__(self, channels: int, factor: int = OVERSAMPLE) -> None:
         self.factor = factor
-        self.h = interpolation_filter(factor)
+        self.h = interpolation_filter(factor).astype(np.float32)
         self.gain = float(max(np.abs(self.h[p::factor]).sum() for p in range(factor)))
-        self.history = np.zeros((channels, TAPS_PER_PHASE), dtype=np.float64)
+        self.history = np.zeros((channels, TAPS_PER_PHASE), dtype=np.float32)
         self.peak = 0.0
 
     def update(self, block: np.ndarray) -> None:
         n = block.shape[1]
         if not n:
             return
-        ext = np.concatenate([self.history, block.astype(np.float64)], axis=1)
+        ext = np.concatenate([self.history, block.astype(np.float32)], axis=1)
         self.history = ext[:, -TAPS_PER_PHASE:]
         self.peak = max(self.peak, float(np.max(np.abs(block))))
         # the output for input position i (in ext) depends on ext[i - TAPS_PER_PHASE + 1 : i + 1]
