@@ -7,7 +7,7 @@ import soundfile as sf
 
 from audio_restorer.audio.bwf import read_bext
 from audio_restorer.audio.io import read_audio
-from audio_restorer.errors import Cancelled, OutputError, ParameterError
+from audio_restorer.errors import Cancelled, InvalidAudioError, OutputError, ParameterError
 from audio_restorer.pipeline.cancel import CancelToken
 from audio_restorer.pipeline.chain import Chain
 from audio_restorer.pipeline.runner import RestoreOptions, restore_file
@@ -191,3 +191,46 @@ def test_clipping_in_the_output_is_reported(tmp_path, wav_file):
     chain.set_value("gain.gain_db", "20")
     res = restore_file(src, tmp_path / "o.wav", chain, RestoreOptions(bit_depth="16"))
     assert res.warnings and "clipped" in res.warnings[0]
+
+
+def test_nan_input_fails_cleanly_and_leaves_nothing(tmp_path):
+    x = np.zeros((1, 44100), dtype=np.float32)
+    x[0, 30000] = np.inf
+    src = tmp_path / "in.wav"
+    sf.write(str(src), x.T, 44100, subtype="FLOAT")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(InvalidAudioError, match=r"in\.wav: contains NaN or infinite samples"):
+        restore_file(src, out_dir / "o.wav", Chain.of("rumble"), RestoreOptions(block_frames=4096))
+    assert os.listdir(out_dir) == []
+
+
+def test_disk_full_mid_run_leaves_nothing(tmp_path, wav_file, monkeypatch):
+    import errno
+
+    src = wav_file(seconds=2.0)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    calls = {"n": 0}
+    original = sf.SoundFile.write
+
+    def write_until_full(self, data):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", write_until_full)
+    with pytest.raises(OutputError, match="disk full while writing"):
+        restore_file(src, out_dir / "o.wav", chain_rumble_peak(), RestoreOptions(block_frames=4096))
+    assert calls["n"] == 3
+    assert os.listdir(out_dir) == []
+
+
+def test_unicode_paths_end_to_end(tmp_path, wav_file):
+    src = wav_file("Ænima — Caruso «1907».wav", seconds=0.5)
+    out = tmp_path / "résultat 復元.flac"
+    res = restore_file(src, out, Chain.of("rumble"))
+    assert out.exists() and res.report_path.exists()
+    assert json.loads(res.report_path.read_text(encoding="utf-8"))["input"]["path"].endswith(
+        "Ænima — Caruso «1907».wav")
