@@ -23,12 +23,18 @@ class StageConfig:
     stage: str
     params: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    #: per-stem sub-chains for stages that take them (separation):
+    #: ``{"vocals": {"gain_db": 0.0, "chain": [<chain entries>]}, ...}``
+    stems: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "enabled": self.enabled, "params": dict(self.params)}
+        d = {"stage": self.stage, "enabled": self.enabled, "params": dict(self.params)}
+        if self.stems is not None:
+            d["stems"] = copy.deepcopy(self.stems)
+        return d
 
     def build(self, device: str = "cpu") -> Stage:
-        return create_stage(self.stage, self.params, device=device)
+        return create_stage(self.stage, self.params, device=device, stems=self.stems)
 
 
 @dataclass
@@ -45,7 +51,17 @@ class Chain:
             params = item.get("params", {}) or {}
             if not isinstance(params, Mapping):
                 raise ParameterError(f"params of stage '{name}' must be a mapping")
-            configs.append(StageConfig(name, dict(params), bool(item.get("enabled", True))))
+            stems = item.get("stems")
+            if stems is not None and not isinstance(stems, Mapping):
+                raise ParameterError(f"stems of stage '{name}' must be a mapping")
+            configs.append(
+                StageConfig(
+                    name,
+                    dict(params),
+                    bool(item.get("enabled", True)),
+                    copy.deepcopy(dict(stems)) if stems is not None else None,
+                )
+            )
         return cls(configs)
 
     @classmethod
@@ -69,6 +85,8 @@ class Chain:
         for config in self.stages:
             cls = get_stage_class(config.stage)
             cls.Params.from_dict(config.params)
+            if config.stems is not None:
+                config.build()  # the stage validates its per-stem chains
 
     def build(self, device: str = "cpu") -> list[Stage]:
         """Stage objects for the enabled entries, in order."""
@@ -81,7 +99,8 @@ class Chain:
             get_stage_class(name)
             existing = self.find(name)
             params = dict(existing.params) if existing else {}
-            configs.append(StageConfig(name, params, True))
+            stems = copy.deepcopy(existing.stems) if existing else None
+            configs.append(StageConfig(name, params, True, stems))
         return Chain(configs)
 
     def set_value(self, key: str, value: str) -> None:

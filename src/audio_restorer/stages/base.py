@@ -19,11 +19,13 @@ and pushes blocks through it, so memory stays bounded. A stage says what it need
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from audio_restorer.audio.contract import check_audio, check_rate
+from audio_restorer.errors import ParameterError
 from audio_restorer.stages.params import StageParams
 
 
@@ -69,9 +71,16 @@ class Stage(ABC):
     offers_removed: ClassVar[bool] = False
     #: the stage needs PyTorch (it must still import without it, and fail clearly when run)
     uses_torch: ClassVar[bool] = False
+    #: the stage takes per-stem sub-chains (``stems=`` in its chain entry): separation
+    takes_stem_chains: ClassVar[bool] = False
 
     def __init__(
-        self, params: StageParams | None = None, *, device: str = "cpu", **overrides: Any
+        self,
+        params: StageParams | None = None,
+        *,
+        device: str = "cpu",
+        stems: Mapping[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
         if params is None:
             params = self.Params.from_dict(overrides)
@@ -81,6 +90,9 @@ class Stage(ABC):
             raise TypeError(f"{self.name} expects {self.Params.__name__}, got {type(params)}")
         self.params = params
         self.device = device
+        if stems and not self.takes_stem_chains:
+            raise ParameterError(f"stage '{self.name}' does not take per-stem chains")
+        self.stems: dict[str, Any] = dict(stems or {})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

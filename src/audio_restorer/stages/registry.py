@@ -64,8 +64,12 @@ def get_stage_class(name: str) -> type[Stage]:
 
 
 def create_stage(
-    name: str, params: Mapping[str, Any] | None = None, *, device: str = "cpu"
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    device: str = "cpu",
+    stems: Mapping[str, Any] | None = None,
 ) -> Stage:
     """Instantiate a registered stage from a mapping of parameter values."""
     cls = get_stage_class(name)
-    return cls(cls.Params.from_dict(params or {}), device=device)
+    return cls(cls.Params.from_dict(params or {}), device=device, stems=stems)
