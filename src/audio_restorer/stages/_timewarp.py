@@ -24,7 +24,8 @@ KAISER_BETA = 9.0
 
 def _table() -> np.ndarray:
     """Kernel table, shape ``(PHASES + 1, 2 * HALF_TAPS)``: row p holds the taps for a
-    fractional position ``p / PHASES`` applied to samples ``i0 - HALF_TAPS + 1 .. i0 + HALF_TAPS``."""
+    fractional position ``p / PHASES``, applied to samples
+    ``i0 - HALF_TAPS + 1 .. i0 + HALF_TAPS``."""
     frac = np.arange(PHASES + 1)[:, None] / PHASES
     j = np.arange(-HALF_TAPS + 1, HALF_TAPS + 1)[None, :]
     x = j - frac  # distance of each tap from the interpolation point, in samples
