@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _time_signals import make_clip, speed_curve  # noqa: E402
-
-from audio_restorer.evaluation.metrics import si_sdr  # noqa: E402
-from audio_restorer.stages.channels import Channels  # noqa: E402
-from audio_restorer.stages.wowflutter import CENTS, WowFlutter  # noqa: E402
+from _time_signals import make_clip, speed_curve
+from audio_restorer.evaluation.metrics import si_sdr
+from audio_restorer.stages.channels import Channels
+from audio_restorer.stages.wowflutter import CENTS, WowFlutter
 
 RATE = 44100
 WOW_FLUTTER = [(0.55, 0.003, 0.3), (6.0, 0.001, 1.0)]
