@@ -18,12 +18,15 @@ def notes_signal(
     partials: int = 6,
     vibrato_notes: float = 0.0,
     vibrato_cents: float = 40.0,
+    vibrato_voice: int | None = None,
+    vibrato_hz: float | None = None,
 ) -> np.ndarray:
     """Sustained polyphonic harmonic notes evaluated at true times ``u`` (seconds).
 
     Each voice plays a sequence of notes (random pitches on a 12-TET grid, A4 = 440 Hz) of
     ``note_s`` seconds, offset between voices so note changes do not coincide. A fraction
-    ``vibrato_notes`` of the notes carries a 5-7 Hz vibrato of ``vibrato_cents`` depth.
+    ``vibrato_notes`` of the notes carries a 5-7 Hz vibrato of ``vibrato_cents`` depth
+    (every note of voice ``vibrato_voice`` when given; at ``vibrato_hz`` when given).
     """
     out = np.zeros_like(u)
     total = float(u.max()) + note_s
@@ -37,8 +40,9 @@ def notes_signal(
             if np.any(seg):
                 tu = u[seg] - start
                 phase_dev = 0.0
-                if rng.random() < vibrato_notes:
-                    rate = rng.uniform(5.0, 7.0)
+                draw = rng.random()
+                if draw < vibrato_notes or v == vibrato_voice:
+                    rate = rng.uniform(5.0, 7.0) if vibrato_hz is None else vibrato_hz
                     depth = (2.0 ** (vibrato_cents / 1200.0) - 1.0) * f0
                     phase_dev = depth / rate * (1.0 - np.cos(2 * np.pi * rate * tu))
                 env = np.minimum(1.0, tu / 0.02) * np.minimum(1.0, (note_s - tu) / 0.02)

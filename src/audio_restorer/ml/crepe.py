@@ -5,9 +5,13 @@ only to load files, and torchaudio's compiled extension cannot load on CPU-only 
 here; when the real import fails, a minimal stand-in ``torchaudio`` module is registered first
 (this project never loads files through it). torch is imported inside the functions only.
 
-As a speed tracker, CREPE follows the main melody's f0 every 10 ms at 16 kHz; the
-frame-to-frame change of log f0 over confidently voiced frames that do not jump (no note
-change) is the speed change, like the built-in engine's per-partial changes.
+As a speed tracker, CREPE follows the f0 of ONE melody line every 10 ms at 16 kHz: it is for
+monophonic sources (speech, a solo voice or instrument); on polyphonic material it jumps
+between voices and its curve is meaningless, use the built-in engine there. Runs of
+confidently voiced frames without jumps (notes) are tracks of the same least-squares fit as
+the built-in engine's partials (:mod:`audio_restorer.pitch.fit`). The two independent halves
+the significance gate needs come from even and odd frames (each filled in from its
+neighbours); adjacent CREPE frames overlap, so this noise floor is optimistic.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from audio_restorer.errors import ModelLoadingError
+from audio_restorer.pitch.fit import CurveFit
 from audio_restorer.pitch.framing import Framer
-from audio_restorer.pitch.tracker import SpeedTrack, fill_gaps
+from audio_restorer.pitch.tracker import CENTS, MIN_FRAMES, TRIM, SpeedTrack
 
 CREPE_RATE = 16000
 CREPE_WINDOW = 1024
@@ -171,12 +176,43 @@ class CrepeSpeedTracker:
         self._consume(self.framer.finish())
         f0 = np.concatenate(self.f0) if self.f0 else np.zeros(0)
         conf = np.concatenate(self.conf) if self.conf else np.zeros(0)
-        if f0.size < 2:
-            return SpeedTrack(CREPE_HOP / CREPE_RATE, np.zeros(0), np.zeros(0))
-        change = np.diff(np.log(f0))
-        ok = (np.minimum(conf[1:], conf[:-1]) >= self.min_confidence) & (
-            np.abs(change) < self.max_change
+        return SpeedTrack(CREPE_HOP / CREPE_RATE, self._fit(f0, conf))
+
+    def _fit(self, f0: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """Fit the common curve to the f0 runs (notes); halves from even / odd frames."""
+        n = f0.size
+        fit = CurveFit()
+        if n < 2:
+            return fit.solve(n)
+        cents = CENTS * np.log(np.maximum(f0, 1.0))
+        ok = conf >= self.min_confidence
+        jump = np.abs(np.diff(cents)) >= self.max_change * CENTS
+        # a new run starts at every unusable frame and every jump
+        brk = np.concatenate([[True], jump | ~ok[1:] | ~ok[:-1]])
+        run = np.cumsum(brk) - 1
+        frame = np.arange(n)
+        frame, run = frame[ok], run[ok]
+        _, start, count = np.unique(run, return_index=True, return_counts=True)
+        pos = np.arange(frame.size) - np.repeat(start, count)
+        length = np.repeat(count, count)
+        sel = (pos >= TRIM) & (pos < length - TRIM) & (length - 2 * TRIM >= MIN_FRAMES)
+        if not np.any(sel):
+            return fit.solve(n)
+        frame = frame[sel]
+        _, track = np.unique(run[sel], return_inverse=True)
+        k = int(track.max()) + 1
+        weight = np.bincount(track, weights=conf[frame], minlength=k) / np.bincount(
+            track, minlength=k
         )
-        delta = np.where(ok, change, 0.0)
-        weight = np.where(ok, np.minimum(conf[1:], conf[:-1]), 0.0)
-        return SpeedTrack(CREPE_HOP / CREPE_RATE, *fill_gaps(delta, weight))
+        value = cents[frame]
+        # neighbours' mean within the same run (ends keep their own value)
+        same_prev = np.concatenate([[False], track[1:] == track[:-1]])
+        same_next = np.concatenate([track[:-1] == track[1:], [False]])
+        prev = np.where(same_prev, np.roll(value, 1), value)
+        nxt = np.where(same_next, np.roll(value, -1), value)
+        between = 0.5 * (prev + nxt)
+        odd = frame % 2 == 1
+        for h, own in ((0, ~odd), (1, odd)):
+            v = np.where(own, value, between)
+            fit.add(track + h * k, frame, v, np.concatenate([weight, weight]), np.repeat([0, 1], k))
+        return fit.solve(n)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import interpolate, signal
+from scipy import interpolate, ndimage, signal
 
 from audio_restorer.errors import ParameterError
 from audio_restorer.pitch.tracker import PeakSpeedTracker, SpeedTrack
@@ -71,14 +71,23 @@ class WowFlutterParams(StageParams):
         unit="Hz",
         help="Speed changes slower than this are left alone (the music's own tempo and tuning).",
     )
+    significance_db: float = param(
+        12.0,
+        min=0.0,
+        max=30.0,
+        step=0.5,
+        unit="dB",
+        help="A component of the speed curve is corrected only when it stands this far above "
+        "the tracker's own noise floor (measured from two independent halves of the partials).",
+    )
     threshold_cents: float = param(
         1.0,
         min=0.0,
         max=10.0,
         step=0.1,
         unit="cents",
-        help="Deviations weaker than a steady wobble of this depth are mostly left alone "
-        "(below it the measurement's own wander dominates).",
+        help="Components weaker than a steady wobble of this depth are left alone "
+        "(inaudible, and not worth the resampling).",
     )
     vibrato_protection: float = param(
         0.5,
@@ -122,6 +131,11 @@ class TimeMap:
         if self.out_times.size >= 2:
             spline = interpolate.CubicSpline(self.out_times, self.shift)
         object.__setattr__(self, "spline", spline)
+
+    @property
+    def identity(self) -> bool:
+        """True when nothing is corrected (the output is the input, sample for sample)."""
+        return not np.any(self.shift)
 
     def input_times(self, out_times: np.ndarray) -> np.ndarray:
         """Input time (s) to read for each output time (s)."""
@@ -193,38 +207,77 @@ def protect_vibrato(curve: np.ndarray, frame_rate: float, protection: float) -> 
     return out
 
 
-def gate_small(curve: np.ndarray, frame_rate: float, threshold: float) -> np.ndarray:
-    """Attenuate time-frequency cells of ``curve`` weaker than a sinusoid of amplitude
-    ``threshold`` (same units as the curve), with the gain ``m^2 / (m^2 + floor^2)``.
+def significance_gate(
+    estimate: np.ndarray,
+    noise: np.ndarray,
+    frame_rate: float,
+    ratio: float,
+    min_amplitude: float,
+) -> np.ndarray:
+    """Keep only the parts of the speed curve that stand clearly above the tracker's noise.
 
-    The tracker's own error wanders at random, spread thinly over many modulation
-    frequencies; a real wow or flutter concentrates in a few. Cells at the threshold keep
-    half their level, cells at twice it 80 %.
+    The two halves are independent estimates of the same curve (disjoint sets of partial
+    tracks). In a short-time spectrum (segments of up to 1024 frames, ~10 s, i.e. 0.1 Hz
+    resolution, so a periodic wow is a narrow line), the power of their half-difference,
+    averaged over neighbouring cells, is the noise floor of their mean. A cell of the mean is
+    kept, with spectral-subtraction gain ``sqrt(1 - floor / power)``, only when its power
+    exceeds ``ratio`` x that floor *and* its level exceeds a sinusoid of amplitude
+    ``min_amplitude``; every other cell is set to zero. On music without wow nothing passes
+    and the correction is exactly zero.
+
+    Parameters
+    ----------
+    halves : np.ndarray [shape=(2, frames)]
+        The two estimates (any unit, e.g. cents).
+    frame_rate : float
+        Curve samples per second.
+    ratio : float
+        Required power ratio over the noise floor (>= 1).
+    min_amplitude : float
+        Smallest sinusoid amplitude kept (same unit as ``halves``).
+
+    Returns
+    -------
+    np.ndarray [shape=(frames,)]
+        The gated mean curve.
     """
-    if threshold <= 0 or curve.size < 16:
-        return curve
-    nper = int(min(256, 2 ** np.floor(np.log2(curve.size))))
-    _, _, z = signal.stft(curve, fs=frame_rate, nperseg=nper, noverlap=nper * 3 // 4)
-    floor = 0.5 * threshold  # |Z| of a sinusoid of amplitude A is A / 2 with this scaling
+    n = estimate.size
+    if n < 16:
+        return np.zeros(n)
+    nper = int(min(1024, 2 ** np.floor(np.log2(n))))
+    hop = nper // 4
+    kw = dict(fs=frame_rate, nperseg=nper, noverlap=nper - hop)
+    _, _, z = signal.stft(estimate, **kw)
+    _, _, zd = signal.stft(noise, **kw)
     power = np.abs(z) ** 2
-    gain = power / (power + floor**2)
-    _, out = signal.istft(z * gain, fs=frame_rate, nperseg=nper, noverlap=nper * 3 // 4)
-    out = out[: curve.size]
-    if out.size < curve.size:
-        out = np.pad(out, (0, curve.size - out.size))
+    noise = np.abs(zd) ** 2
+    # floor: average over +-4 frequency cells and +-4 segments (one segment length each way)
+    noise = ndimage.uniform_filter(
+        ndimage.median_filter(noise, size=(9, 1), mode="nearest"), size=(1, 9), mode="nearest"
+    )
+    # |Z| of a sinusoid of amplitude A is A / 2 with scipy's default scaling
+    keep = (power > ratio * noise) & (power > (0.5 * min_amplitude) ** 2)
+    gain = np.where(keep, np.sqrt(np.clip(1.0 - noise / np.maximum(power, 1e-30), 0.0, 1.0)), 0.0)
+    if not np.any(gain):
+        return np.zeros(n)
+    _, out = signal.istft(z * gain, **kw)
+    out = out[:n]
+    if out.size < n:
+        out = np.pad(out, (0, n - out.size))
     return out
 
 
 def build_time_map(track: SpeedTrack, params: WowFlutterParams) -> TimeMap:
     """Turn a measured speed track into the correction's time map (see module docstring)."""
-    log_speed = track.log_speed
-    n = log_speed.size
+    n = track.curves.shape[1]
     hop = track.hop_s
-    if n < 4:
+    if n < 16:
         zeros = np.zeros(n)
         return TimeMap(hop, zeros, zeros, zeros, np.arange(n) * hop, zeros)
     frame_rate = 1.0 / hop
-    x = log_speed - log_speed.mean()
+    ratio = 10.0 ** (params.significance_db / 10.0)
+    gated = significance_gate(track.cents, track.noise, frame_rate, ratio, params.threshold_cents)
+    x = gated / CENTS
     ext_n = 2 * n
     g_wow, g_flutter = _band_gains(ext_n, frame_rate, params.min_wow_hz)
     comp = _window_response(ext_n, frame_rate, track.window_s)
@@ -232,8 +285,10 @@ def build_time_map(track: SpeedTrack, params: WowFlutterParams) -> TimeMap:
     flutter = _filtered(x, g_flutter * comp)
     kept_flutter = protect_vibrato(flutter, frame_rate, params.vibrato_protection)
     correction = params.wow * wow + params.flutter * kept_flutter
-    correction = gate_small(correction, frame_rate, params.threshold_cents / CENTS)
     times = np.arange(n) * hop
+    if not np.any(correction):
+        zeros = np.zeros(n)
+        return TimeMap(hop, wow * CENTS, flutter * CENTS, zeros, times, zeros)
     shift = _shift(correction, hop)
     peak = float(np.max(np.abs(shift)))
     if peak > MAX_SHIFT_S:  # scale the whole correction rather than clip it
@@ -302,6 +357,8 @@ class WowFlutter(Stage):
             raise ParameterError(
                 f"wowflutter needs its analysis pass (a TimeMap), got {type(analysis).__name__}"
             )
+        if analysis.identity:
+            return audio.copy()
         frames = audio.shape[1]
         out_t = (offset + np.arange(frames)) / rate
         positions = analysis.input_times(out_t) * rate - offset
