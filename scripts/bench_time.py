@@ -51,6 +51,18 @@ def wowflutter_rows(engine: str, model: str, seconds: float) -> None:
         )
 
 
+def steady_rows(seconds: float) -> None:
+    """SI-SDR loss on music without wow (input: clean + white noise)."""
+    for voices in (1, 2, 3):
+        for level in (0.01, 0.03):
+            clean, _ = make_clip(seconds, RATE, [(1.0, 0.0, 0.0)], seed=voices, voices=voices)
+            rng = np.random.default_rng(0)
+            noisy = clean + level * rng.standard_normal(clean.shape).astype(np.float32)
+            out = WowFlutter()(noisy, RATE)
+            loss = si_sdr(clean, noisy) - si_sdr(clean, out)
+            print(f"| steady {voices} voice(s), noise {level} | SI-SDR loss {loss:.2f} dB |")
+
+
 def walls_row(seconds: float) -> None:
     clean, _ = make_clip(seconds, RATE, [(1.0, 0.0, 0.0)], seed=3, voices=3)
     rng = np.random.default_rng(0)
@@ -73,6 +85,7 @@ def walls_row(seconds: float) -> None:
 if __name__ == "__main__":
     print(f"rate {RATE} Hz")
     wowflutter_rows("builtin", "tiny", 10.0)
+    steady_rows(6.0)
     if "--crepe" in sys.argv:
         wowflutter_rows("crepe", "tiny", 4.0)
         wowflutter_rows("crepe", "full", 4.0)

@@ -2,18 +2,27 @@
 
 Off-centre discs (once per revolution: 0.55 Hz at 78 rpm, 0.75 Hz at 45 rpm), drifting
 turntables and stretched or badly transported tape play the music at a varying speed, which
-is heard as a wavering pitch. An analysis pass tracks the playback-speed ratio every 10 ms
-(built-in spectral-peak engine, or CREPE), keeping only that curve. ``result()`` then turns it
+is heard as a wavering pitch. An analysis pass measures the speed curve every 10 ms
+(built-in partial-track fit, or CREPE for monophonic sources), as two independent estimates
+from disjoint halves of the data, keeping only those curves. ``result()`` then turns them
 into a correction:
 
-1. band-limit the log-speed curve to ``min_wow_hz``..40 Hz (slower changes are the music's own
+1. significance gate: in a short-time spectrum of the curve (~10 s segments, 0.1 Hz
+   resolution), keep only cells that stand ``significance_db`` above the noise floor given by
+   the two estimates' disagreement and above ``threshold_cents``; everything else is zero.
+   Music without wow gets an exactly zero correction (the output is the input). A periodic
+   wow or flutter is a narrow line in this spectrum, so the gate acts like a fit of a few
+   sinusoids with slowly varying amplitude;
+2. band-limit the log-speed curve to ``min_wow_hz``..40 Hz (slower changes are the music's own
    tuning and tempo; the overall mean pitch and length are kept), undoing the analysis
-   window's smoothing of fast flutter;
-2. split it at 4 Hz into wow and flutter, each with its own strength;
+   window's smoothing of fast flutter, and split it at 4 Hz into wow and flutter, each with
+   its own strength;
 3. protect vibrato: a mechanical flutter is stationary, at a fixed rate all through the
    file, while vibrato comes and goes with the notes. In a short-time spectrum of the flutter
    curve, every cell is limited to ``1 / vibrato_protection`` times the median level of its
-   modulation frequency over the whole file, so intermittent modulation is left alone;
+   modulation frequency over the whole file, so intermittent modulation is left alone (the
+   built-in tracker also gives partials that move on their own, like one voice's vibrato,
+   almost no weight);
 4. integrate the speed into a time map (output time -> input time), aligned at both ends.
 
 Processing reads the input at the mapped positions with a windowed-sinc interpolator. The
