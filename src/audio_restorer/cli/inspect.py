@@ -51,13 +51,14 @@ def run_presets(args: argparse.Namespace) -> int:
 
 def stage_description(name: str) -> dict[str, Any]:
     cls = get_stage_class(name)
+    default = cls()
     return {
         "name": cls.name,
         "title": cls.title,
         "summary": cls.summary,
         "changes_length": cls.changes_length,
         "offers_removed": cls.offers_removed,
-        "uses_torch": cls.uses_torch,
+        "uses_torch": bool(default.uses_torch),  # with default settings
         "params": [info.to_dict() for info in cls.Params.infos()],
     }
 
