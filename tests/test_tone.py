@@ -8,6 +8,7 @@ from scipy import signal
 
 from audio_restorer.stages.air import Air, detect_bandwidth
 from audio_restorer.stages.base import process_in_blocks
+from audio_restorer.stages.dynamics import Clarity, Transient
 
 RATE = 44100
 
@@ -105,3 +106,92 @@ def test_air_blockwise_equals_whole_and_mix_zero_is_identity():
     np.testing.assert_allclose(whole, blocks, atol=1e-6)
     dry, _ = run(Air(mix=0.0), limited, RATE)
     np.testing.assert_array_equal(dry, limited)
+
+
+# -- transient ---------------------------------------------------------------------------------
+
+
+def plucks(rate, seconds, seed=4):
+    """Notes every 0.5 s with an instant onset and slow decay; harmonics through 8 kHz."""
+    rng = np.random.default_rng(seed)
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    since = t % 0.5
+    env = np.exp(-since * 4)
+    x = sum(np.sin(2 * np.pi * 262 * h * t) / h for h in range(1, 30)) * env
+    x = x + 0.002 * rng.standard_normal(n)
+    return (0.2 * np.vstack([x, x])).astype(np.float32), since
+
+
+def band_energy_db(x, rate, mask):
+    sos = signal.butter(4, [1800, 7500], btype="bandpass", fs=rate, output="sos")
+    b = signal.sosfilt(sos, x[0].astype(np.float64))
+    return 10 * np.log10(np.mean(b[mask] ** 2))
+
+
+def test_transient_lifts_attacks_not_sustain():
+    x, since = plucks(RATE, 3.0)
+    y = Transient(amount_db=6.0)(x, RATE)
+    settled = np.arange(x.shape[1]) > RATE // 2
+    early = settled & (since < 0.012)
+    late = settled & (since > 0.25) & (since < 0.45)
+    early_gain = band_energy_db(y, RATE, early) - band_energy_db(x, RATE, early)
+    late_gain = band_energy_db(y, RATE, late) - band_energy_db(x, RATE, late)
+    assert early_gain > 2.0
+    assert abs(late_gain) < 0.5
+
+
+def test_transient_blockwise_and_steady_tone_untouched():
+    x, _ = plucks(RATE, 2.0)
+    stage = Transient()
+    np.testing.assert_array_equal(stage(x, RATE), process_in_blocks(stage, x, RATE, 7001))
+    t = np.arange(RATE * 2) / RATE
+    tone = np.vstack([0.3 * np.sin(2 * np.pi * 3000 * t)] * 2).astype(np.float32)
+    y = stage(tone, RATE)
+    tail = slice(RATE // 2, None)
+    assert np.max(np.abs(y[:, tail] - tone[:, tail])) < 0.01 * 0.3
+
+
+# -- clarity -----------------------------------------------------------------------------------
+
+
+def fading_brightness(rate, seconds, seed=5):
+    """Harmonic tone whose presence band fades by 12 dB across the clip (a dulling side)."""
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    fade = 10 ** (-12 * (t / seconds) / 20)
+    x = np.zeros(n)
+    for h in range(1, 40):
+        f = 196 * h
+        if f > 0.45 * rate:
+            break
+        gain = fade if f > 2500 else 1.0
+        x += gain * np.sin(2 * np.pi * f * t + h) / h**0.7
+    return (0.1 * np.vstack([x, x])).astype(np.float32)
+
+
+def tilt_db(x, rate, sl):
+    hi = signal.sosfilt(signal.butter(4, 3000, "highpass", fs=rate, output="sos"), x[0, sl])
+    lo = signal.sosfilt(signal.butter(4, [200, 2000], "bandpass", fs=rate, output="sos"), x[0, sl])
+    return 10 * np.log10(np.mean(hi**2) / np.mean(lo**2))
+
+
+def test_clarity_steadies_presence():
+    rate = 22050
+    x = fading_brightness(rate, 8.0)
+    y = Clarity(strength=1.0, window_s=2.0, max_db=10.0)(x, rate)
+    first, last = slice(rate // 2, 2 * rate), slice(6 * rate, int(7.5 * rate))
+    before = tilt_db(x, rate, first) - tilt_db(x, rate, last)
+    after = tilt_db(y, rate, first) - tilt_db(y, rate, last)
+    assert before > 6.0
+    assert abs(after) < 0.5 * before, (before, after)
+
+
+def test_clarity_blockwise_equals_whole():
+    rate = 22050
+    x = fading_brightness(rate, 4.0)
+    stage = Clarity()
+    whole, found = run(stage, x, rate)
+    np.testing.assert_allclose(whole, process_in_blocks(stage, x, rate, 3333, found), atol=1e-6)
+    steady = fading_brightness(rate, 4.0)[:, :1] * np.ones((1, 4 * rate), np.float32)
+    assert np.all(np.isfinite(Clarity()(steady, rate)))
