@@ -8,6 +8,7 @@ from scipy import signal
 
 from audio_restorer.stages.air import Air, detect_bandwidth
 from audio_restorer.stages.base import process_in_blocks
+from audio_restorer.stages.codec import Codec
 from audio_restorer.stages.dynamics import Clarity, Transient
 
 RATE = 44100
@@ -34,10 +35,10 @@ def band_limit(x, rate, cutoff):
     return signal.sosfiltfilt(sos, x, axis=1).astype(np.float32)
 
 
-def lsd_db(ref, est, rate, lo, hi):
+def lsd_db(ref, est, rate, lo, hi, nperseg=2048):
     """Log-spectral distance (dB) between two signals over [lo, hi) Hz, mean over frames."""
-    f, _, r = signal.stft(ref, fs=rate, nperseg=2048)
-    _, _, e = signal.stft(est, fs=rate, nperseg=2048)
+    f, _, r = signal.stft(ref, fs=rate, nperseg=nperseg)
+    _, _, e = signal.stft(est, fs=rate, nperseg=nperseg)
     band = (f >= lo) & (f < hi)
     rl = 10 * np.log10(np.abs(r[..., band, :]) ** 2 + 1e-10)
     el = 10 * np.log10(np.abs(e[..., band, :]) ** 2 + 1e-10)
@@ -195,3 +196,79 @@ def test_clarity_blockwise_equals_whole():
     np.testing.assert_allclose(whole, process_in_blocks(stage, x, rate, 3333, found), atol=1e-6)
     steady = fading_brightness(rate, 4.0)[:, :1] * np.ones((1, 4 * rate), np.float32)
     assert np.all(np.isfinite(Clarity()(steady, rate)))
+
+
+# -- codec -------------------------------------------------------------------------------------
+
+
+def with_hiss(rate, seconds, seed=7):
+    rng = np.random.default_rng(seed)
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    hp = signal.butter(2, 3000, "highpass", fs=rate, output="sos")
+    air = signal.sosfilt(hp, rng.standard_normal((2, n))) * 0.05 * (1 + 0.5 * np.sin(np.pi * t))
+    return harmonic_music(rate, seconds, seed) + air
+
+
+def codec_holes(x, rate, probability, seed=8):
+    """Drop random 8-bin bands above 3 kHz in 1152-sample frames, as a starved coder does."""
+    rng = np.random.default_rng(seed)
+    f, _, spec = signal.stft(x, fs=rate, nperseg=1152, noverlap=576)
+    high = spec[:, f > 3000, :]
+    bands = high.shape[1] // 8
+    kill = np.repeat(rng.random((1, bands, high.shape[2])) < probability, 8, axis=1)
+    part = high[:, : bands * 8]
+    part[np.broadcast_to(kill, part.shape)] = 0
+    high[:, : bands * 8] = part
+    spec[:, f > 3000, :] = high
+    _, y = signal.istft(spec, fs=rate, nperseg=1152, noverlap=576)
+    return y[:, : x.shape[1]].astype(np.float32)
+
+
+def lsd_codec(ref, est, rate):
+    return lsd_db(ref, est, rate, 3000, 16000, nperseg=1024)
+
+
+def test_codec_fills_holes():
+    x = with_hiss(RATE, 3.0)
+    damaged = codec_holes(x, RATE, 0.3)
+    y = Codec()(damaged, RATE)
+    assert lsd_codec(x, y, RATE) < lsd_codec(x, damaged, RATE) - 0.8
+
+
+def test_codec_nearly_transparent_on_clean_audio():
+    x = with_hiss(RATE, 3.0).astype(np.float32)
+    y = Codec()(x, RATE)
+    snr = 10 * np.log10(np.sum(x.astype(np.float64) ** 2) / np.sum((y - x) ** 2.0))
+    assert snr > 25.0
+    assert lsd_codec(x, y, RATE) < 1.5
+
+
+def test_codec_suppresses_pre_echo():
+    rate = RATE
+    rng = np.random.default_rng(9)
+    n = rate * 2
+    hp = signal.butter(4, 3000, "highpass", fs=rate, output="sos")
+    x = np.zeros(n)
+    onset = rate
+    x[onset : onset + rate // 4] = rng.standard_normal(rate // 4) * np.exp(
+        -np.arange(rate // 4) / 3000
+    )
+    x = signal.sosfilt(hp, x) * 0.3 + 0.001 * signal.sosfilt(hp, rng.standard_normal(n))
+    smear = slice(onset - int(0.02 * rate), onset - int(0.006 * rate))
+    damaged = x.copy()
+    damaged[smear] += 0.02 * signal.sosfilt(hp, rng.standard_normal(smear.stop - smear.start))
+    y = Codec()(damaged[None].astype(np.float32), rate)[0]
+
+    def db(a, sl):
+        return 10 * np.log10(np.mean(a[sl].astype(np.float64) ** 2))
+
+    assert db(y, smear) < db(damaged, smear) - 6.0
+    burst = slice(onset + 200, onset + 3000)
+    assert abs(db(y, burst) - db(x, burst)) < 1.0
+
+
+def test_codec_blockwise_equals_whole():
+    x = codec_holes(with_hiss(RATE, 2.0), RATE, 0.2)
+    stage = Codec()
+    np.testing.assert_allclose(stage(x, RATE), process_in_blocks(stage, x, RATE, 15001), atol=1e-6)
