@@ -152,9 +152,11 @@ def detect_bandwidth(
     if best_k is None or best_drop < min_drop_db:
         return AirAnalysis(None, -6.0, float(best_drop))
     w = max(3, int(best_k * 0.12))
-    ref = np.median(level[max(0, best_k - 2 * w) : max(1, best_k - w)])
+    ref = np.median(level[max(0, best_k - w) : best_k])
+    # walk down the edge on a curve smoothed over ~1/12 octave (harmonic gaps are not the edge)
+    smooth = ndimage.median_filter(level, size=max(3, w // 2), mode="nearest")
     k = max(1, best_k - w)
-    while k < freqs.size - 1 and level[k] > ref - 6.0:
+    while k < freqs.size - 1 and smooth[k] > ref - 6.0:
         k += 1
     cutoff = float(freqs[k])
     band = (freqs >= cutoff / 2) & (freqs <= 0.9 * cutoff)

@@ -113,7 +113,7 @@ class Codec(Stage):
         sub = spec[..., band]
         mag = np.abs(sub)
         tiny = 1e-12
-        log = 20.0 * np.log10(mag + tiny)
+        log = (20.0 * np.log10(mag + tiny)).astype(np.float32)  # float32: a faster median
         median = _temporal_median(log, _RADIUS)
         # a bin is only a "hole" where its neighbourhood holds signal (absolute: about -110 dBFS)
         floor = 1e-6 * np.sqrt(n)
