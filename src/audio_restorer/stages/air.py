@@ -137,20 +137,24 @@ def detect_bandwidth(
     level = 10.0 * np.log10(power / peak + 1e-14)
     level = ndimage.uniform_filter1d(level, size=5, mode="nearest")
     nyq = freqs[-1]
-    bins = np.arange(freqs.size)
-    best_drop, best_k = 0.0, None
-    for k in bins[(freqs >= 1500.0) & (freqs <= 0.97 * nyq)]:
-        w = max(3, int(k * 0.12))  # about a sixth of an octave
-        below = np.median(level[max(0, k - w) : k])
-        above_near = np.median(level[k + 1 : k + 1 + w]) if k + 1 < freqs.size else below
-        drop = below - above_near
-        if drop > best_drop:
-            rest = level[k + 1 + w :]
-            if rest.size and np.percentile(rest, 90) > below - min_drop_db:
-                continue
-            best_drop, best_k = drop, k
-    if best_k is None or best_drop < min_drop_db:
-        return AirAnalysis(None, -6.0, float(best_drop))
+    size = freqs.size
+    ks = np.flatnonzero((freqs >= 1500.0) & (freqs <= 0.97 * nyq))
+    if not ks.size:
+        return AirAnalysis(None, -6.0, 0.0)
+    ws = np.maximum(3, (ks * 0.12).astype(int))  # about a sixth of an octave
+    csum = np.concatenate([[0.0], np.cumsum(level)])
+    below = (csum[ks] - csum[np.maximum(0, ks - ws)]) / np.minimum(ws, ks)
+    hi = np.minimum(size, ks + 1 + ws)
+    above = (csum[hi] - csum[ks + 1]) / np.maximum(1, hi - ks - 1)
+    # the level further up must stay down too (a narrow whistle does not count: median first)
+    rough = ndimage.median_filter(level, size=15, mode="nearest")
+    suffix_max = np.maximum.accumulate(rough[::-1])[::-1]
+    rest = np.where(hi < size, suffix_max[np.minimum(hi, size - 1)], -np.inf)
+    drop = np.where(rest <= below - min_drop_db, below - above, 0.0)
+    best = int(np.argmax(drop))
+    best_drop, best_k = float(drop[best]), int(ks[best])
+    if best_drop < min_drop_db:
+        return AirAnalysis(None, -6.0, best_drop)
     w = max(3, int(best_k * 0.12))
     ref = np.median(level[max(0, best_k - w) : best_k])
     # walk down the edge on a curve smoothed over ~1/12 octave (harmonic gaps are not the edge)
