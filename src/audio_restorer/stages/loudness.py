@@ -228,11 +228,14 @@ class LimiterParams(StageParams):
     )
 
 
-#: the peak is taken over the 4x points the BS.1770 meter reads and a finer 8x grid, so the
-#: output also stays under the ceiling when measured with other interpolators
-OVERSAMPLE = (4, 8)
-_FILTERS = {factor: interpolation_filter(factor) for factor in OVERSAMPLE}
-_HALF = max(h.size // f for f, h in _FILTERS.items()) // 2  # filter half-span in frames (16)
+#: the peak is taken over the 4x points the BS.1770 meter reads (its own filter) and a finer 8x
+#: grid whose filter reaches Nyquist (48 taps per phase), so the output also stays under the
+#: ceiling, or very near it, when read with interpolators closer to ideal reconstruction
+_FILTERS = {
+    4: interpolation_filter(4),
+    8: signal.firwin(8 * 48, 1.0 / 8, window=("kaiser", 8.0)) * 8,
+}
+_HALF = max(h.size // f for f, h in _FILTERS.items()) // 2  # filter half-span in frames (24)
 #: internal head-room against the small interaction of gain changes with interpolation
 SAFETY_DB = 0.02
 
