@@ -272,3 +272,20 @@ def test_codec_blockwise_equals_whole():
     x = codec_holes(with_hiss(RATE, 2.0), RATE, 0.2)
     stage = Codec()
     np.testing.assert_allclose(stage(x, RATE), process_in_blocks(stage, x, RATE, 15001), atol=1e-6)
+
+
+# -- registry ----------------------------------------------------------------------------------
+
+
+def test_tone_stages_registered_with_described_parameters():
+    from audio_restorer.stages.registry import get_stage_class, stage_names
+
+    names = ("eq", "air", "transient", "codec", "clarity", "loudness", "limiter")
+    assert set(names) <= set(stage_names())
+    for name in names:
+        cls = get_stage_class(name)
+        assert cls.title and cls.summary
+        for info in cls.Params.infos():
+            assert info.spec.help, (name, info.name)
+            if info.kind in (int, float):
+                assert info.spec.min is not None and info.spec.max is not None, (name, info.name)

@@ -107,7 +107,7 @@ CURVES: dict[str, Curve] = {
         Curve("columbia_lp", "Columbia LP", "1948-1955 Columbia LPs", 1590.0, 318.0, 100.0),
         Curve("nab1949", "NAB 1949", "1949-1955 transcriptions", 3180.0, 318.0, 100.0),
         Curve("aes1951", "AES 1951", "1951-1955 LPs", INF, 398.0, 63.7),
-        Curve("rca_orthophonic", "RCA New Orthophonic (early)", "1952-1955", INF, 318.0, 75.0),
+        Curve("rca_orthophonic", "RCA Old Orthophonic", "1952-1955 RCA LPs", INF, 318.0, 75.0),
         Curve("riaa", "RIAA / IEC", "LPs and 45s after 1955", 3180.0, 318.0, 75.0),
         Curve("london_lp", "London/Decca ffrr LP", "1949-1955 Decca LPs", 1590.0, 318.0, 50.0),
         Curve("teldec", "TELDEC / DIN", "1950s Telefunken/Decca LPs", 3180.0, 318.0, 50.0),
