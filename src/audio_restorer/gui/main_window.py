@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self._preview: Preview | None = None
         self._tasks: list[Any] = []
         self.last_jobs: list[Job] = []
+        self._closing = False
         self._setup_logging()
         self._build_ui(backend)
         self._build_actions()
@@ -534,6 +535,7 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
+        self._closing = True
         self.save_state()
         self.player.stop()
         self.runner.shutdown()
@@ -653,7 +655,7 @@ class MainWindow(QMainWindow):
         def failed(reason: str) -> None:
             log.error("cannot show %s: %s", path.name, reason)
 
-        self._tasks.append(submit(lambda: load_overview(path), done, failed))
+        self._tasks.append(self._submit(lambda: load_overview(path), done, failed))
         self._tasks = self._tasks[-8:]
 
     def _show_item(self, item: QueueItem, overview: Overview) -> None:
@@ -719,7 +721,7 @@ class MainWindow(QMainWindow):
             log.error("preview failed: %s", reason)
 
         self._tasks.append(
-            submit(lambda: run_preview(item.path, start, end, chain, removed), done, failed)
+            self._submit(lambda: run_preview(item.path, start, end, chain, removed), done, failed)
         )
 
     def _fill_removed_combo(self) -> None:
@@ -930,12 +932,24 @@ class MainWindow(QMainWindow):
 
     def _probe_gpu(self) -> None:
         self._tasks.append(
-            submit(
+            self._submit(
                 gpu_available,
                 self.device_panel.gpu_checked,
                 lambda _r: self.device_panel.gpu_checked(False),
             )
         )
+
+    def _submit(self, fn: Callable[[], Any], done: Callable, failed: Callable) -> Any:
+        """Run ``fn`` on the pool; its callbacks are dropped once the window is closing."""
+
+        def guard(callback: Callable) -> Callable:
+            def call(value: Any) -> None:
+                if not self._closing:
+                    callback(value)
+
+            return call
+
+        return submit(fn, guard(done), guard(failed))
 
     def _show_log_path(self) -> None:
         QMessageBox.information(

@@ -6,8 +6,6 @@ source (never the source folder itself) and existing files are not replaced: a n
 is chosen instead.
 """
 
-
-
 from __future__ import annotations
 
 import importlib.util

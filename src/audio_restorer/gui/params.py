@@ -219,7 +219,7 @@ class StageForm(QWidget):
         self.stage_cls = stage_cls
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFields)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.editors: dict[str, ParamEditor] = {}
         defaults = stage_cls.Params().to_dict()
