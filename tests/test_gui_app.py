@@ -13,18 +13,18 @@ import soundfile as sf
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QAbstractButton, QApplication, QComboBox  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QAbstractButton, QApplication, QComboBox
 
-from audio_restorer.gui.compat import install_bool_guard  # noqa: E402
-from audio_restorer.gui.main_window import MainWindow  # noqa: E402
-from audio_restorer.gui.queue_model import Status  # noqa: E402
-from audio_restorer.gui.settings import Settings  # noqa: E402
-from audio_restorer.pipeline import presets  # noqa: E402
-from audio_restorer.pipeline.chain import Chain, StageConfig  # noqa: E402
-from audio_restorer.pipeline.runner import restore_file  # noqa: E402
-from signals import music_like  # noqa: E402
+from audio_restorer.gui.compat import install_bool_guard
+from audio_restorer.gui.main_window import MainWindow
+from audio_restorer.gui.queue_model import Status
+from audio_restorer.gui.settings import Settings
+from audio_restorer.pipeline import presets
+from audio_restorer.pipeline.chain import Chain, StageConfig
+from audio_restorer.pipeline.runner import restore_file
+from signals import music_like
 
 pytestmark = pytest.mark.gui
 RATE = 22050
