@@ -258,7 +258,8 @@ def test_a_failing_file_shows_its_reason_and_the_rest_finish(make_window, qtbot,
     assert statuses == [Status.DONE, Status.FAILED, Status.DONE]
     failed = window.model.items[1]
     assert "NaN" in failed.error and "nan.wav" in failed.error
-    assert window.model.index(1, 3).data() == f"failed: {failed.error}"
+    assert window.model.index(1, 3).data() == f"failed: {failed.reason}"
+    assert failed.reason.startswith("contains NaN")
     assert "1 failed" in window.status_label.text()
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".wav") == [
         "one.restored.wav",

@@ -48,8 +48,24 @@ class QueueItem:
         if self.status is Status.PROCESSING:
             return f"processing {self.progress * 100:.0f}%"
         if self.status is Status.FAILED:
-            return f"failed: {self.error}"
+            return f"failed: {self.reason}"
         return self.status.value
+
+    @property
+    def output_text(self) -> str:
+        """The output path, relative to the source's folder when it lies inside it."""
+        if self.output is None:
+            return ""
+        try:
+            return str(self.output.relative_to(self.path.parent))
+        except ValueError:
+            return str(self.output)
+
+    @property
+    def reason(self) -> str:
+        """The error without the file's path in front (the row already names the file)."""
+        prefix = f"{self.path}: "
+        return self.error[len(prefix) :] if self.error.startswith(prefix) else self.error
 
 
 def format_duration(seconds: float) -> str:
@@ -120,7 +136,7 @@ class QueueModel(QAbstractTableModel):
             if col == 3:
                 return item.status_text
             if col == 4:
-                return str(item.output) if item.output else ""
+                return item.output_text
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 3 and item.status is Status.FAILED:
                 return item.error

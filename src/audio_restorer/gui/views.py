@@ -38,6 +38,10 @@ class _Pair:
             plot.getAxis("left").setWidth(52)
             plot.showAxis("bottom", False)
         self.wave.setYRange(-1.0, 1.0, padding=0.02)
+        self.wave.getAxis("left").setTicks([[(v, f"{v:g}") for v in (-0.5, 0.0, 0.5)], []])
+        for plot in (self.wave, self.spec):
+            plot.getAxis("left").enableAutoSIPrefix(False)
+        self._spec_ticks(22050)
         self.curve = self.wave.plot([], [])
         self.curve.setDownsampling(auto=True, method="peak")
         self.curve.setClipToView(True)
@@ -49,6 +53,14 @@ class _Pair:
         self.wave.addItem(self.placeholder, ignoreBounds=True)
         self.overview: Overview | None = None
         self.offset_s = 0.0
+
+    def _spec_ticks(self, rate: int) -> None:
+        """kHz ticks that stay clear of the plot's top edge (and of the plot above)."""
+        top = rate / 2000.0
+        step = next(s for s in (0.5, 1, 2, 5, 10, 20, 50) if top / s <= 5)
+        ticks = [(k * step, f"{k * step:g}") for k in range(int(top / step) + 1)]
+        self.spec.getAxis("left").setTicks([[t for t in ticks if t[0] <= 0.85 * top], []])
+        self.spec.setYRange(0.0, top, padding=0.0)
 
     def show(self, overview: Overview | None, offset_s: float = 0.0, note: str = "") -> None:
         self.overview, self.offset_s = overview, offset_s
@@ -65,7 +77,7 @@ class _Pair:
         self.image.setImage(spec, autoLevels=False)
         width_s = spec.shape[1] * overview.hop / overview.rate
         self.image.setRect(QRectF(offset_s, 0.0, width_s, overview.rate / 2000.0))
-        self.spec.setYRange(0.0, overview.rate / 2000.0, padding=0.0)
+        self._spec_ticks(overview.rate)
 
     def place_note(self, x: float) -> None:
         self.placeholder.setPos(x, 0.0)
