@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             window.tabs.setCurrentIndex(0)
             # processing: the last file, part way through
             window.start()
-            pump(20, until=lambda w=window: (w.model.items[-1].progress > 0.4))
+            pump(20, until=lambda w=window: w.model.items[-1].progress > 0.4)
             shot(window, f"processing-{size}.png")
             pump(60, until=lambda w=window: not w.running)
             hints = app.styleHints()

@@ -17,8 +17,9 @@ import numpy as np
 
 from audio_restorer.audio.io import AudioReader
 
-#: most buckets of the envelope (two floats each): ~1.6 MB whatever the length
-MAX_BUCKETS = 200_000
+#: most buckets of the envelope (two floats each): 0.5 MB whatever the length; enough for 16x
+#: zoom on a 4K-wide view before the envelope gets coarser than a pixel
+MAX_BUCKETS = 65_536
 #: most spectrogram columns, and the FFT size (bins = N_FFT // 2 + 1)
 MAX_COLUMNS = 1600
 N_FFT = 1024
