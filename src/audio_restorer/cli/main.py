@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from audio_restorer import __version__
-from audio_restorer.cli import inspect, restore
+from audio_restorer.cli import gui, inspect, restore
 from audio_restorer.errors import AudioRestorerError, ParameterError, PresetError
 
-SUBCOMMANDS = (restore, inspect)
+SUBCOMMANDS = (restore, inspect, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
+        if argv is None and gui.gui_available():
+            return gui.run(args)
         parser.print_help()
+        if argv is None:
+            print(
+                "\n(no display found: the desktop application needs one; use the commands above)",
+                file=sys.stderr,
+            )
         return 0
     try:
         return int(args.func(args))
