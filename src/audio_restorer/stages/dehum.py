@@ -35,10 +35,15 @@ from audio_restorer.stages.base import Stage
 from audio_restorer.stages.params import StageParams, param
 from audio_restorer.stages.registry import register
 
-#: search range around each nominal harmonic, as a fraction of its frequency
-SEARCH_FRACTION = 0.015
+#: search range around each nominal harmonic, as a fraction of its frequency (grids hold
+#: +-0.5 %; the rest allows for a transfer at a slightly wrong speed). Equal-tempered notes
+#: near 2x and 3x the mains (G2 = 98 Hz, D3 = 146.8 Hz, B2 = 123.5 Hz) lie outside it.
+SEARCH_FRACTION = 0.01
 #: half-width of the neighbourhood whose median is the background level of a harmonic, Hz
 BACKGROUND_HZ = 20.0
+#: a hum line must be the highest point within this distance, Hz (the 2 s Hann window's main
+#: lobe is +-1 Hz, so a partial farther away than this has a lobe of its own)
+LINE_GAP_HZ = 2.0
 #: highest harmonic frequency considered, Hz
 MAX_HUM_HZ = 4000.0
 #: largest change of the fundamental from one second to the next that the tracker follows, Hz
@@ -262,18 +267,20 @@ class HumAnalyzer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Interpolated peak frequency and prominence (dB) in ``centres +- half`` Hz."""
         df = self.rate / self.n_fft
-        gap, reach = int(np.ceil(3.0 / df)), int(BACKGROUND_HZ / df)
+        gap, reach = int(np.ceil(LINE_GAP_HZ / df)), int(BACKGROUND_HZ / df)
         freqs = np.full(centres.size, np.nan)
         proms = np.zeros(centres.size)
+        # lines 80 dB below the window's total power are window leakage or rounding noise
+        floor = 1e-8 * power.sum()
         for j, (f, w) in enumerate(zip(centres, half, strict=True)):
             lo = int(np.floor((f - w) / df))
             hi = max(int(np.ceil((f + w) / df)) + 1, lo + 3)
             k = lo + int(np.argmax(power[lo:hi]))
             if k - reach < 1 or k + reach >= power.size:
                 continue
-            # a line of its own: the highest point within 3 Hz (not a slope, and not the
+            # a line of its own: the highest point within LINE_GAP_HZ (not a slope, not the
             # side lobe of a stronger partial close by)
-            if power[k] < power[k - gap : k + gap + 1].max():
+            if power[k] < power[k - gap : k + gap + 1].max() or power[k] < floor:
                 continue
             # background: geometric mean of the two flanks' medians (exact on a dB slope)
             left = np.median(power[k - reach : k - gap])
@@ -304,7 +311,13 @@ class HumAnalyzer:
         for b in self.bases:
             med = np.median(np.stack(self.proms[b]), axis=0)
             medians[b] = med
-            scores[b] = float(np.sum(np.maximum(med - p.threshold_db, 0.0)))
+            strong = np.flatnonzero(med >= p.threshold_db) + 1
+            # hum always carries one of its three lowest harmonics (the mains itself, the
+            # rectifier's 100/120 Hz, the transformer's third). A note whose pitch is k times
+            # a frequency near the mains (k >= 4, e.g. F4 = 7 x 49.9 Hz) mimics the upper series,
+            # and a steady 1 kHz test tone is 20 x 50 Hz; neither has those low lines.
+            series = bool(np.isin(strong, (1, 2, 3)).any())
+            scores[b] = float(np.sum(np.maximum(med - p.threshold_db, 0.0))) if series else 0.0
         if p.mains == "auto":
             best = max(self.bases, key=lambda b: scores[b])
             if scores[best] <= 0.0:
