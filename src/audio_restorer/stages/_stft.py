@@ -12,6 +12,7 @@ reconstructs the input exactly (up to float rounding).
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sfft
 
 
 def fft_size(rate: int, window_ms: float) -> int:
@@ -54,7 +55,7 @@ def stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     padded = np.zeros((channels, total), dtype=np.float32)
     padded[:, lead : lead + frames] = audio
     view = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
-    return np.fft.rfft(view * sqrt_hann(n_fft), axis=-1).astype(np.complex64, copy=False)
+    return sfft.rfft(view * sqrt_hann(n_fft), axis=-1).astype(np.complex64, copy=False)
 
 
 def istft(spec: np.ndarray, n_fft: int, hop: int, frames: int) -> np.ndarray:
@@ -71,7 +72,7 @@ def istft(spec: np.ndarray, n_fft: int, hop: int, frames: int) -> np.ndarray:
     np.ndarray [shape=(channels, frames), dtype=float32]
     """
     channels, n_frames, _ = spec.shape
-    blocks = np.fft.irfft(spec, n=n_fft, axis=-1).astype(np.float32, copy=False)
+    blocks = sfft.irfft(spec, n=n_fft, axis=-1).astype(np.float32, copy=False)
     blocks *= sqrt_hann(n_fft) * np.float32(2.0 * hop / n_fft)
     overlap = n_fft // hop
     total = (n_frames + overlap - 1) * hop

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage, signal, special
 
 from audio_restorer.errors import ParameterError
@@ -241,7 +242,7 @@ class NoiseAnalyzer:
         if not full.any():
             return
         view, index = view[:, full], index[full]
-        power = np.abs(np.fft.rfft(view * self.window, axis=-1)) ** 2  # (ch, F, K)
+        power = np.abs(sfft.rfft(view * self.window, axis=-1)) ** 2  # (ch, F, K)
         if self.zi is None:
             self.zi = self.smooth_a[1] * -power[:, 0, :, None]
         smoothed, self.zi = signal.lfilter(
@@ -344,8 +345,16 @@ class NoiseAnalyzer:
         return NoiseAnalysis(base, np.exp(drift), seg_frames, source)
 
 
+#: 0.5 * E1(v) tabulated against ln v on [ln 1e-8, ln 60] (0.01 steps): linear interpolation
+#: of this smooth curve is exact to ~1e-5 and several times faster than evaluating E1
+_LOG_V = np.linspace(np.log(1e-8), np.log(60.0), 2300)
+_HALF_E1 = 0.5 * special.exp1(np.exp(_LOG_V))
+
+
 def log_mmse_gain(xi: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """Ephraim-Malah log-spectral-amplitude gain, limited to at most 1.
+
+    ``G = xi / (1 + xi) * exp(E1(v) / 2)`` with ``v = xi / (1 + xi) * gamma``.
 
     Parameters
     ----------
@@ -353,8 +362,9 @@ def log_mmse_gain(xi: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         A-priori and a-posteriori SNR (linear power ratios), same shape.
     """
     r = xi / (1.0 + xi)
-    v = np.maximum(r * gamma, 1e-8)
-    return np.minimum(r * np.exp(0.5 * special.exp1(v)), 1.0)
+    log_v = np.log(np.maximum(r * gamma, 1e-8))
+    half_e1 = np.interp(log_v, _LOG_V, _HALF_E1, right=0.0)
+    return np.minimum(r * np.exp(half_e1), 1.0)
 
 
 @register
