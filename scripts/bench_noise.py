@@ -174,7 +174,7 @@ def peer_sox(noisy: np.ndarray, rate: int, profile: np.ndarray) -> dict[str, np.
                 check=True,
                 capture_output=True,
             )
-            out[f"sox noisered {amount}"] = _read(f"{d}/o.wav", noisy.shape[1])
+            out[f"sox noisered {amount}"] = _align(noisy, _read(f"{d}/o.wav", noisy.shape[1]))
     return out
 
 
@@ -197,7 +197,16 @@ def _ffmpeg(noisy: np.ndarray, rate: int, filt: str) -> np.ndarray:
             ],
             check=True,
         )
-        return _read(f"{d}/o.wav", noisy.shape[1])
+        y = _read(f"{d}/o.wav", noisy.shape[1])
+    return _align(noisy, y)
+
+
+def _align(ref: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Undo a filter's latency (ffmpeg's afftdn and anlmdn do not compensate theirs)."""
+    n = ref.shape[1]
+    c = np.fft.irfft(np.fft.rfft(y[0], 2 * n) * np.conj(np.fft.rfft(ref[0], 2 * n)))
+    lag = int(np.argmax(c[: n // 4]))  # output later than input by `lag` samples
+    return np.pad(y[:, lag:], ((0, 0), (0, lag)))
 
 
 def peer_afftdn(noisy: np.ndarray, rate: int, quick: bool) -> dict[str, np.ndarray]:
@@ -230,11 +239,11 @@ def peer_noisereduce(noisy: np.ndarray, rate: int, profile: np.ndarray) -> dict[
                 for c in range(noisy.shape[0])
             ]
         )
-        out[f"noisereduce stat {prop}"] = y.astype(np.float32)
+        out[f"noisereduce stat {prop}"] = _align(noisy, y.astype(np.float32))
     y = np.stack(
         [nr.reduce_noise(y=noisy[c], sr=rate, stationary=False) for c in range(noisy.shape[0])]
     )
-    out["noisereduce nonstat"] = y.astype(np.float32)
+    out["noisereduce nonstat"] = _align(noisy, y.astype(np.float32))
     return out
 
 
@@ -364,10 +373,13 @@ def bench_speed() -> None:
 
     rate = 44100
     x = make_noise("pink", (2, 30 * rate), rate, 1) * 0.1
-    for stage in (Denoise(), Dehum()):
-        t0 = time.process_time()
-        stage(x, rate)
-        cpu = time.process_time() - t0
+    hum = 0.02 * np.sin(2 * np.pi * 50.0 * np.arange(x.shape[1]) / rate).astype(np.float32)
+    for stage, audio in ((Denoise(), x), (Dehum(), x + hum)):
+        cpu = np.inf
+        for _ in range(3):  # best of three: the machine is shared
+            t0 = time.process_time()
+            stage(audio, rate)
+            cpu = min(cpu, time.process_time() - t0)
         print(f"speed {stage.name}: {30 / cpu:.1f}x real time (stereo 44.1 kHz, 30 s, CPU time)")
 
 

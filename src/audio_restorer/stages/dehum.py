@@ -8,7 +8,8 @@ lines or, made wide enough, cuts the music at the same frequencies. This stage i
    zero-padded spectrum is searched around each harmonic of 50 and 60 Hz; the peak position is
    refined by parabolic interpolation of the log power and its prominence over the local median
    is measured. Hum is stationary, so the decision (50 or 60 Hz, which harmonics carry hum) uses
-   the *median* prominence over time: music that touches a harmonic now and then does not count.
+   the prominence reached in 70 % of the windows: music that touches a harmonic now and then
+   does not count.
    The fundamental of each second is the inverse-variance weighted mean of the harmonics' peak
    frequencies divided by their numbers, median-filtered over three seconds.
 2. **removes** each hum harmonic by heterodyning: the signal is demodulated with the tracked
@@ -48,7 +49,9 @@ LINE_GAP_HZ = 2.0
 MAX_HUM_HZ = 4000.0
 #: largest change of the fundamental from one second to the next that the tracker follows, Hz
 TRACK_HZ = 0.4
-#: lowest median prominence (dB) at which a harmonic is included once hum is detected
+#: percentage of the analysis windows in which a hum line must stand out
+PRESENCE = 70
+#: lowest prominence (dB) at which a harmonic is included once hum is detected
 HARMONIC_MIN_DB = 6.0
 #: fastest drift (Hz per second) of the fundamental that the per-second track alone follows;
 #: beyond it the removal also refines the phase on the signal (which costs some music)
@@ -120,7 +123,8 @@ class HumAnalysis:
     phase : np.ndarray [shape=(k,)]
         Phase of the fundamental at the knots (radians, modulo 2 pi), the integral of ``f0``.
     prominence_db : np.ndarray [shape=(max_harmonic,)]
-        Median prominence of each harmonic of the chosen mains frequency.
+        Prominence that each harmonic of the chosen mains frequency reaches in ``PRESENCE``
+        percent of the analysis windows.
     steer : bool
         The fundamental moves fast enough (more than ``STEER_RATE`` Hz per second somewhere)
         that the removal refines the tracked phase on the signal itself.
@@ -308,9 +312,14 @@ class HumAnalyzer:
             return none
         scores = {}
         medians = {}
+        typical = {}
         for b in self.bases:
-            med = np.median(np.stack(self.proms[b]), axis=0)
+            # hum is there all the time: a line must stand out in 70 % of the windows (a
+            # held note that happens to sit on a harmonic rarely lasts that long)
+            stacked = np.stack(self.proms[b])
+            med = np.percentile(stacked, 100 - PRESENCE, axis=0)
             medians[b] = med
+            typical[b] = np.median(stacked, axis=0)
             strong = np.flatnonzero(med >= p.threshold_db) + 1
             # hum always carries one of its three lowest harmonics (the mains itself, the
             # rectifier's 100/120 Hz, the transformer's third). A note whose pitch is k times
@@ -330,14 +339,15 @@ class HumAnalyzer:
         else:
             # once the mains is established by the strong lines, weaker harmonics count when
             # they stand out on the tracked series half of the time (6 dB lower threshold:
-            # the narrow on-series measurement rarely lets a music partial score)
-            # Weak lines far above the strong ones are not trusted (hum spectra fall off).
+            # the narrow on-series measurement rarely lets a music partial score), but only
+            # just above the strong ones (hum spectra fall off; far up, a held note is likelier)
             keep = max(HARMONIC_MIN_DB, p.threshold_db - 6.0)
             strong_top = int(np.flatnonzero(med >= p.threshold_db).max(initial=-1)) + 1
+            weak = typical[best] >= keep
             harmonics = tuple(
                 int(h)
-                for h in np.flatnonzero(med >= keep) + 1
-                if med[h - 1] >= p.threshold_db or h <= 2 * strong_top + 2
+                for h in range(1, med.size + 1)
+                if med[h - 1] >= p.threshold_db or (weak[h - 1] and h <= strong_top + 2)
             )
             if not harmonics:  # forced mains without visible hum: the fundamental only
                 harmonics = (1,)
