@@ -210,20 +210,20 @@ def _align(ref: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def peer_afftdn(noisy: np.ndarray, rate: int, quick: bool) -> dict[str, np.ndarray]:
+    """afftdn with and without noise tracking (tn=1 barely acts on these 9 s clips in
+    ffmpeg 5.1, so the untracked settings are tried too and the best is kept)."""
     out = {}
-    grid = (
-        [(12, -40), (24, -40), (24, -30)]
-        if quick
-        else [(nr, nf) for nr in (12, 24, 36) for nf in (-50, -40, -30)]
-    )
-    for nr, nf in grid:
-        f = f"afftdn=nr={nr}:nf={nf}:tn=1"
-        out[f"afftdn {nr}/{nf}"] = _ffmpeg(noisy, rate, f)
+    if quick:
+        grid = [(nr, -30, tn) for nr in (20, 30) for tn in (0, 1)]
+    else:
+        grid = [(nr, nf, tn) for nr in (12, 20, 30, 40) for nf in (-40, -30, -25) for tn in (0, 1)]
+    for nr, nf, tn in grid:
+        out[f"afftdn {nr}/{nf}/tn{tn}"] = _ffmpeg(noisy, rate, f"afftdn=nr={nr}:nf={nf}:tn={tn}")
     return out
 
 
 def peer_anlmdn(noisy: np.ndarray, rate: int) -> dict[str, np.ndarray]:
-    return {f"anlmdn s={s}": _ffmpeg(noisy, rate, f"anlmdn=s={s}") for s in (0.0005, 0.002)}
+    return {f"anlmdn s={s}": _ffmpeg(noisy, rate, f"anlmdn=s={s}") for s in (50, 500)}
 
 
 def peer_noisereduce(noisy: np.ndarray, rate: int, profile: np.ndarray) -> dict[str, np.ndarray]:
