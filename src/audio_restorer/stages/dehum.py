@@ -1,0 +1,540 @@
+"""Mains hum removal by tracking, plus optional DC and sub-sonic rumble removal.
+
+Hum from 50 or 60 Hz mains is a set of harmonics whose fundamental drifts by a few tenths of a
+hertz (grid frequency, tape and turntable speed). A static notch comb either misses the drifting
+lines or, made wide enough, cuts the music at the same frequencies. This stage instead:
+
+1. **analyses** the whole file (:class:`HumAnalyzer`): every second, a 2 s Hann-windowed,
+   zero-padded spectrum is searched around each harmonic of 50 and 60 Hz; the peak position is
+   refined by parabolic interpolation of the log power and its prominence over the local median
+   is measured. Hum is stationary, so the decision (50 or 60 Hz, which harmonics carry hum) uses
+   the prominence reached in 70 % of the windows: music that touches a harmonic now and then
+   does not count.
+   The fundamental of each second is the inverse-variance weighted mean of the harmonics' peak
+   frequencies divided by their numbers, median-filtered over three seconds.
+2. **removes** each hum harmonic by heterodyning: the signal is demodulated with the tracked
+   phase of harmonic ``h``, averaged over 10 ms blocks and smoothed with a Hann kernel
+   (``bandwidth_hz`` wide), which leaves the slowly varying complex amplitude of the hum; the
+   re-modulated estimate is subtracted. Only components within about ``bandwidth_hz`` of the
+   tracked line are touched, and music there is mostly not stationary enough to survive the
+   smoothing, so it passes.
+
+DC offset and rumble are removed by a zero-phase Butterworth high-pass when asked. Given the
+analysis, processing is linear and local (context = half the smoothing kernel plus the high-pass
+settling time), so block-wise output equals whole-file output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft as sfft
+from scipy import ndimage, signal
+
+from audio_restorer.stages.base import Stage
+from audio_restorer.stages.params import StageParams, param
+from audio_restorer.stages.registry import register
+
+#: search range around each nominal harmonic, as a fraction of its frequency (grids hold
+#: +-0.5 %; the rest allows for a transfer at a slightly wrong speed). Equal-tempered notes
+#: near 2x and 3x the mains (G2 = 98 Hz, D3 = 146.8 Hz, B2 = 123.5 Hz) lie outside it.
+SEARCH_FRACTION = 0.01
+#: half-width of the neighbourhood whose median is the background level of a harmonic, Hz
+BACKGROUND_HZ = 20.0
+#: a hum line must be the highest point within this distance, Hz (the 2 s Hann window's main
+#: lobe is +-1 Hz, so a partial farther away than this has a lobe of its own)
+LINE_GAP_HZ = 2.0
+#: highest harmonic frequency considered, Hz
+MAX_HUM_HZ = 4000.0
+#: largest change of the fundamental from one second to the next that the tracker follows, Hz
+TRACK_HZ = 0.4
+#: percentage of the analysis windows in which a hum line must stand out
+PRESENCE = 70
+#: lowest prominence (dB) at which a harmonic is included once hum is detected
+HARMONIC_MIN_DB = 6.0
+#: fastest drift (Hz per second) of the fundamental that the per-second track alone follows;
+#: beyond it the removal also refines the phase on the signal (which costs some music)
+STEER_RATE = 0.1
+#: a harmonic this prominent (median, dB) steers the fine phase correction ...
+REFINE_DB = 20.0
+#: ... measured with this bandwidth, Hz
+REFINE_HZ = 2.0
+#: corner of the DC-removal high-pass, Hz (first order, applied forwards and backwards)
+DC_HZ = 5.0
+
+
+@dataclass(frozen=True)
+class DehumParams(StageParams):
+    mains: str = param(
+        "auto",
+        choices=("auto", "50", "60"),
+        help="Mains frequency: detect it, or force 50 or 60 Hz.",
+    )
+    harmonics: int | None = param(
+        None,
+        min=1,
+        max=40,
+        step=1,
+        help="Remove harmonics 1..N (None: those that the analysis finds carrying hum).",
+    )
+    threshold_db: float = param(
+        12.0,
+        min=3.0,
+        max=40.0,
+        step=0.5,
+        unit="dB",
+        help="How far a harmonic must stand above its neighbourhood, typically, to count as hum.",
+    )
+    bandwidth_hz: float = param(
+        0.5,
+        min=0.1,
+        max=5.0,
+        step=0.05,
+        unit="Hz",
+        help="Width of the tracking filter around each hum line (narrower spares more music, "
+        "wider follows fast hum changes).",
+    )
+    remove_dc: bool = param(False, help="Remove DC offset (zero-phase high-pass at 5 Hz).")
+    rumble_hz: float | None = param(
+        None,
+        min=10.0,
+        max=200.0,
+        step=1.0,
+        unit="Hz",
+        help="Corner of a zero-phase rumble high-pass (None: off).",
+    )
+
+
+@dataclass(frozen=True)
+class HumAnalysis:
+    """Result of the analysis pass.
+
+    Attributes
+    ----------
+    mains_hz : float | None
+        50.0, 60.0, or None when no hum was found.
+    harmonics : tuple[int, ...]
+        Harmonic numbers that carry hum (1 = the fundamental).
+    knots : np.ndarray [shape=(k,)]
+        Sample positions (in the file) where the fundamental was measured.
+    f0 : np.ndarray [shape=(k,)]
+        Tracked fundamental at the knots, Hz; linear in between, constant outside.
+    phase : np.ndarray [shape=(k,)]
+        Phase of the fundamental at the knots (radians, modulo 2 pi), the integral of ``f0``.
+    prominence_db : np.ndarray [shape=(max_harmonic,)]
+        Prominence that each harmonic of the chosen mains frequency reaches in ``PRESENCE``
+        percent of the analysis windows.
+    steer : bool
+        The fundamental moves fast enough (more than ``STEER_RATE`` Hz per second somewhere)
+        that the removal refines the tracked phase on the signal itself.
+    """
+
+    mains_hz: float | None
+    harmonics: tuple[int, ...]
+    knots: np.ndarray
+    f0: np.ndarray
+    phase: np.ndarray
+    prominence_db: np.ndarray
+    steer: bool = False
+
+    def phase_at(self, positions: np.ndarray, rate: int) -> np.ndarray:
+        """Phase of the tracked fundamental at integer sample ``positions`` (float64, radians)."""
+        p = positions.astype(np.float64)
+        knots, f0, phase = self.knots, self.f0, self.phase
+        w = 2.0 * np.pi / rate
+        i = np.clip(np.searchsorted(knots, p, side="right") - 1, 0, knots.size - 1)
+        d = p - knots[i]
+        slope = np.zeros_like(f0)
+        if knots.size > 1:
+            slope[:-1] = np.diff(f0) / np.diff(knots)
+        # the frequency is linear inside a piece and continues the nearest piece's slope
+        # beyond the end knots
+        if knots.size > 1:
+            slope[-1] = slope[-2]
+        s = slope[i]
+        return np.mod(phase[i] + w * (f0[i] * d + 0.5 * s * d * d), 2.0 * np.pi)
+
+    def f0_at(self, positions: np.ndarray) -> np.ndarray:
+        """Tracked fundamental at sample ``positions``, Hz (linear, extrapolated at the ends)."""
+        p = np.asarray(positions, dtype=np.float64)
+        if self.knots.size == 1:
+            return np.full(p.shape, self.f0[0])
+        i = np.clip(np.searchsorted(self.knots, p, side="right") - 1, 0, self.knots.size - 2)
+        slope = (self.f0[i + 1] - self.f0[i]) / (self.knots[i + 1] - self.knots[i])
+        return self.f0[i] + slope * (p - self.knots[i])
+
+    def track_error(self, f0_true: np.ndarray, rate: int) -> np.ndarray:
+        """Tracked minus true fundamental at the knots, Hz.
+
+        Parameters
+        ----------
+        f0_true : np.ndarray [shape=(frames,)]
+            True instantaneous fundamental at every sample of the file, Hz.
+        """
+        idx = np.clip(np.round(self.knots).astype(np.int64), 0, f0_true.size - 1)
+        return self.f0 - f0_true[idx]
+
+
+def _tolerance(hs: np.ndarray) -> np.ndarray:
+    """How far (Hz) a hum harmonic's measured peak may sit from ``h * f0``: the estimation
+    error of a 2 s window plus the smearing of a drifting fundamental, which grows with h."""
+    return 0.15 + 0.01 * hs
+
+
+def _sieve(
+    freqs: np.ndarray, proms: np.ndarray, hs: np.ndarray, base: float, span: float
+) -> float | None:
+    """Fundamental within ``base +- span`` Hz that best explains the peaks as harmonics.
+
+    Each peak votes, with its prominence above 6 dB divided by its harmonic number, for every
+    candidate fundamental that puts one of its multiples within :func:`_tolerance` of it (a
+    music partial lands near *some* high harmonic by chance far more easily than near a low
+    one, whose tolerance is also tighter). The candidate with most votes wins and is refined by
+    a weighted mean of the agreeing peaks' ``f / h``, weighted by SNR times ``h`` (the error of
+    ``f / h`` falls with both). None if no peak stands out.
+    """
+    weight = np.where(np.isfinite(freqs), np.maximum(proms - 6.0, 0.0), 0.0)
+    if not weight.any():
+        return None
+    cands = base + np.linspace(-span, span, 301)
+    f = np.nan_to_num(freqs)
+    near = np.abs(f[None, :] - hs[None, :] * cands[:, None]) <= _tolerance(hs)[None, :]
+    score = (near * (weight / hs)[None, :]).sum(axis=1)
+    best = np.flatnonzero(score == score.max())
+    agree = near[best[best.size // 2]] & (weight > 0)
+    w = hs[agree] * 10.0 ** (np.minimum(proms[agree], 60.0) / 10.0)
+    return float(np.sum(w * f[agree] / hs[agree]) / np.sum(w))
+
+
+class HumAnalyzer:
+    """Measures hum once per second from 2 s windows; keeps ~100 numbers per second."""
+
+    def __init__(self, rate: int, channels: int, params: DehumParams) -> None:
+        self.rate, self.channels, self.params = rate, channels, params
+        self.seg = rate
+        self.win = 2 * rate
+        self.n_fft = sfft.next_fast_len(4 * self.win)
+        self.buf = np.zeros((channels, 0), dtype=np.float32)
+        self.buf_start = 0
+        self.length = 0
+        self.bases = (50.0, 60.0)
+        nyq = 0.45 * rate
+        self.max_h = {
+            b: int(min(MAX_HUM_HZ, nyq) / (b * (1 + SEARCH_FRACTION))) for b in self.bases
+        }
+        self.centres: list[float] = []
+        self.freqs: dict[float, list[np.ndarray]] = {b: [] for b in self.bases}
+        self.proms: dict[float, list[np.ndarray]] = {b: [] for b in self.bases}
+        self.prev_f0: dict[float, float | None] = {b: None for b in self.bases}
+
+    def update(self, block: np.ndarray) -> None:
+        if not block.shape[1]:
+            return
+        self.length += block.shape[1]
+        self.buf = np.concatenate([self.buf, block.astype(np.float32, copy=False)], axis=1)
+        while self.buf.shape[1] >= self.win:
+            self._measure(self.buf[:, : self.win], self.buf_start)
+            self.buf = self.buf[:, self.seg :]
+            self.buf_start += self.seg
+
+    def _measure(self, x: np.ndarray, start: int) -> None:
+        n = x.shape[1]
+        window = signal.windows.hann(n, sym=False)
+        spec = sfft.rfft((x - x.mean(axis=1, keepdims=True)) * window, n=self.n_fft, axis=1)
+        power = (spec.real**2 + spec.imag**2).sum(axis=0) + 1e-30
+        self.centres.append(start + n / 2.0)
+        for b in self.bases:
+            hs = np.arange(1, self.max_h[b] + 1, dtype=np.float64)
+            f0 = None
+            prev = self.prev_f0[b]
+            if prev is not None:
+                # hum drifts slowly: first look near last second's fundamental
+                half = TRACK_HZ * hs + _tolerance(hs)
+                freqs, proms = self._peaks(power, hs * prev, half)
+                f0 = _sieve(freqs, proms, hs, prev, TRACK_HZ)
+            if f0 is None:
+                # 1) the strongest peak near every nominal harmonic
+                wide = np.maximum(0.6, SEARCH_FRACTION * hs * b)
+                freqs, proms = self._peaks(power, hs * b, wide)
+                # 2) harmonic sieve: the fundamental that puts most prominent peaks on h * f0
+                f0 = _sieve(freqs, proms, hs, b, SEARCH_FRACTION * b)
+            self.prev_f0[b] = f0
+            # 3) re-measure every harmonic in a narrow window at h * f0: only a line that sits
+            #    on the harmonic series (hum) scores there, music partials nearby do not
+            freqs, proms = self._peaks(power, hs * (b if f0 is None else f0), _tolerance(hs))
+            self.freqs[b].append(freqs)
+            self.proms[b].append(proms)
+
+    def _peaks(
+        self, power: np.ndarray, centres: np.ndarray, half: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated peak frequency and prominence (dB) in ``centres +- half`` Hz."""
+        df = self.rate / self.n_fft
+        gap, reach = int(np.ceil(LINE_GAP_HZ / df)), int(BACKGROUND_HZ / df)
+        freqs = np.full(centres.size, np.nan)
+        proms = np.zeros(centres.size)
+        # lines 80 dB below the window's total power are window leakage or rounding noise
+        floor = 1e-8 * power.sum()
+        for j, (f, w) in enumerate(zip(centres, half, strict=True)):
+            lo = int(np.floor((f - w) / df))
+            hi = max(int(np.ceil((f + w) / df)) + 1, lo + 3)
+            k = lo + int(np.argmax(power[lo:hi]))
+            if k - reach < 1 or k + reach >= power.size:
+                continue
+            # a line of its own: the highest point within LINE_GAP_HZ (not a slope, not the
+            # side lobe of a stronger partial close by)
+            if power[k] < power[k - gap : k + gap + 1].max() or power[k] < floor:
+                continue
+            # background: geometric mean of the two flanks' medians (exact on a dB slope)
+            left = np.median(power[k - reach : k - gap])
+            right = np.median(power[k + gap + 1 : k + reach + 1])
+            proms[j] = 10.0 * np.log10(power[k] / np.sqrt(left * right))
+            a, c, e = np.log(power[k - 1 : k + 2])
+            den = a - 2.0 * c + e
+            delta = 0.5 * (a - e) / den if den < 0 else 0.0
+            freqs[j] = (k + np.clip(delta, -0.5, 0.5)) * df
+        return freqs, proms
+
+    def result(self) -> HumAnalysis:
+        tail = self.length - (self.buf_start + self.seg) if self.centres else self.length
+        if not self.centres or tail > self.seg // 4:
+            # the end of the file (or all of a short one) in one last window
+            take = min(self.win, self.length, self.buf.shape[1])
+            if take >= self.rate // 4:
+                self._measure(self.buf[:, -take:], self.buf_start + self.buf.shape[1] - take)
+        return self._decide()
+
+    def _decide(self) -> HumAnalysis:
+        p = self.params
+        none = HumAnalysis(None, (), np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(0))
+        if not self.centres:
+            return none
+        scores = {}
+        medians = {}
+        typical = {}
+        for b in self.bases:
+            # hum is there all the time: a line must stand out in 70 % of the windows (a
+            # held note that happens to sit on a harmonic rarely lasts that long)
+            stacked = np.stack(self.proms[b])
+            med = np.percentile(stacked, 100 - PRESENCE, axis=0)
+            medians[b] = med
+            typical[b] = np.median(stacked, axis=0)
+            strong = np.flatnonzero(med >= p.threshold_db) + 1
+            # hum always carries one of its three lowest harmonics (the mains itself, the
+            # rectifier's 100/120 Hz, the transformer's third). A note whose pitch is k times
+            # a frequency near the mains (k >= 4, e.g. F4 = 7 x 49.9 Hz) mimics the upper series,
+            # and a steady 1 kHz test tone is 20 x 50 Hz; neither has those low lines.
+            series = bool(np.isin(strong, (1, 2, 3)).any())
+            scores[b] = float(np.sum(np.maximum(med - p.threshold_db, 0.0))) if series else 0.0
+        if p.mains == "auto":
+            best = max(self.bases, key=lambda b: scores[b])
+            if scores[best] <= 0.0:
+                return HumAnalysis(None, (), none.knots, none.f0, none.phase, medians[best])
+        else:
+            best = float(p.mains)
+        med = medians[best]
+        if p.harmonics is not None:
+            harmonics = tuple(range(1, min(p.harmonics, med.size) + 1))
+        else:
+            # once the mains is established by the strong lines, weaker harmonics count when
+            # they stand out on the tracked series half of the time (6 dB lower threshold:
+            # the narrow on-series measurement rarely lets a music partial score), but only
+            # just above the strong ones (hum spectra fall off; far up, a held note is likelier)
+            keep = max(HARMONIC_MIN_DB, p.threshold_db - 6.0)
+            strong_top = int(np.flatnonzero(med >= p.threshold_db).max(initial=-1)) + 1
+            weak = typical[best] >= keep
+            harmonics = tuple(
+                int(h)
+                for h in range(1, med.size + 1)
+                if med[h - 1] >= p.threshold_db or (weak[h - 1] and h <= strong_top + 2)
+            )
+            if not harmonics:  # forced mains without visible hum: the fundamental only
+                harmonics = (1,)
+        freqs = np.stack(self.freqs[best])  # (K, H)
+        proms = np.stack(self.proms[best])
+        # the track follows the strong lines only (weak ones are removed, not trusted)
+        strong = [h for h in harmonics if med[h - 1] >= p.threshold_db] or list(harmonics)
+        idx = np.array(strong) - 1
+        hs = np.array(strong, dtype=np.float64)
+        f = freqs[:, idx]
+        # weights as in the sieve: the error of f / h falls with the line's SNR and with h
+        snr = 10.0 ** (np.minimum(proms[:, idx], 60.0) / 10.0)
+        w = np.where(np.isfinite(f) & (proms[:, idx] >= p.threshold_db / 2), hs * snr, 0.0)
+        num = np.nansum(np.where(w > 0, w * f / hs, 0.0), axis=1)
+        den = w.sum(axis=1)
+        f0 = np.full(den.size, np.nan)
+        ok = den > 0
+        f0[ok] = num[ok] / den[ok]
+        lo, hi = best * (1 - SEARCH_FRACTION), best * (1 + SEARCH_FRACTION)
+        f0 = np.where((f0 >= lo) & (f0 <= hi), f0, np.nan)
+        knots = np.array(self.centres)
+        good = np.isfinite(f0)
+        if not good.any():
+            f0 = np.full(knots.size, best)
+        else:
+            f0 = np.interp(np.arange(f0.size), np.flatnonzero(good), f0[good])
+        if f0.size >= 3:
+            # replace isolated outliers only: a median filter would flatten real drift
+            smooth = ndimage.median_filter(f0, size=3, mode="nearest")
+            f0 = np.where(np.abs(f0 - smooth) > 0.1, smooth, f0)
+        # phase at the knots: integral of the piecewise-linear frequency
+        w2 = 2.0 * np.pi / self.rate
+        steps = w2 * 0.5 * (f0[1:] + f0[:-1]) * np.diff(knots)
+        phase = np.mod(np.concatenate([[0.0], np.cumsum(steps)]), 2.0 * np.pi)
+        rate_hz = np.abs(np.diff(f0)) / (np.diff(knots) / self.rate) if f0.size > 1 else [0.0]
+        steer = bool(np.max(rate_hz) > STEER_RATE)
+        return HumAnalysis(best, harmonics, knots, f0, phase, med, steer)
+
+
+def _highpass_sos(rate: int, remove_dc: bool, rumble_hz: float | None) -> np.ndarray | None:
+    sections = []
+    if remove_dc:
+        sections.append(signal.butter(1, DC_HZ, btype="highpass", fs=rate, output="sos"))
+    if rumble_hz is not None:
+        corner = min(rumble_hz, 0.45 * rate)
+        sections.append(signal.butter(2, corner, btype="highpass", fs=rate, output="sos"))
+    return np.concatenate(sections) if sections else None
+
+
+@register
+class Dehum(Stage):
+    name = "dehum"
+    title = "Hum removal"
+    summary = "Track and remove 50/60 Hz mains hum and its harmonics; optional DC/rumble filter."
+    Params = DehumParams
+    offers_removed = True
+
+    def _block(self, rate: int) -> int:
+        """Samples per demodulation block (10 ms)."""
+        return max(1, rate // 100)
+
+    def _kernel(self, rate: int) -> np.ndarray:
+        return _hann_kernel(rate / self._block(rate), self.params.bandwidth_hz)
+
+    def alignment_frames(self, rate: int) -> int:
+        return self._block(rate)
+
+    def context_frames(self, rate: int) -> int:
+        half = (self._kernel(rate).size // 2 + 2) * self._block(rate)
+        settle = int(0.6 * rate) if (self.params.remove_dc or self.params.rumble_hz) else 0
+        return half + settle
+
+    def preferred_block_frames(self, rate: int) -> int:
+        return 8 * self.context_frames(rate)
+
+    def analyzer(self, rate: int, channels: int) -> HumAnalyzer:
+        return HumAnalyzer(rate, channels, self.params)
+
+    def process(
+        self,
+        audio: np.ndarray,
+        rate: int,
+        *,
+        analysis: HumAnalysis | None = None,
+        offset: int = 0,
+    ) -> np.ndarray:
+        if analysis is None:
+            analyzer = self.analyzer(rate, audio.shape[0])
+            analyzer.update(audio)
+            analysis = analyzer.result()
+        out = audio.astype(np.float64)
+        frames = audio.shape[1]
+        if analysis.mains_hz is not None and frames:
+            out -= self.hum(out, rate, analysis, offset)
+        sos = _highpass_sos(rate, self.params.remove_dc, self.params.rumble_hz)
+        if sos is not None and frames > 3 * (2 * sos.shape[0] + 1):
+            out = signal.sosfiltfilt(sos, out, axis=1)
+        return out.astype(np.float32)
+
+    def hum(
+        self,
+        audio: np.ndarray,
+        rate: int,
+        analysis: HumAnalysis,
+        offset: int = 0,
+        *,
+        steer: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Estimate of the hum in ``audio`` (a window starting at file frame ``offset``).
+
+        Given the analysis and the phase correction, the estimate is linear in ``audio``.
+
+        Parameters
+        ----------
+        audio : np.ndarray [shape=(channels, frames)]
+        steer : np.ndarray [shape=(channels, frames)], optional
+            Signal the fine phase correction is measured on (default: ``audio``); lets a
+            benchmark apply the very same linear operator to the parts of a mixture.
+
+        Returns
+        -------
+        np.ndarray [shape=(channels, frames), dtype=float64]
+        """
+        channels, frames = audio.shape
+        r = self._block(rate)
+        if offset % r:
+            raise ValueError(f"dehum offset must be a multiple of {r}, got {offset}")
+        phase = analysis.phase_at(offset + np.arange(frames), rate)
+        top = float(np.max(analysis.f0))
+        harmonics = [h for h in analysis.harmonics if h * top < 0.48 * rate]
+        if not harmonics:
+            return np.zeros_like(audio)
+        demod = _Demodulator(frames, r)
+        # refine the phase with the strongest harmonic: the per-second track cannot follow
+        # faster frequency wobble (wow of the carrier), a 2 Hz wide look at one line can
+        ref = max(harmonics, key=lambda h: analysis.prominence_db[h - 1])
+        if analysis.steer and analysis.prominence_db[ref - 1] >= REFINE_DB:
+            carrier = np.exp(1j * np.mod(ref * phase, 2.0 * np.pi))
+            source = audio if steer is None else steer
+            amp = demod.smooth(source * np.conj(carrier), _hann_kernel(rate / r, REFINE_HZ))
+            # the line's phase relative to the tracked one, divided back to the fundamental;
+            # a constant offset is irrelevant (it is absorbed into each harmonic's amplitude)
+            theta = np.unwrap(np.angle(amp.sum(axis=0))) / ref
+            phase = phase + demod.upsample(theta[None, :])[0]
+        kernel = _hann_kernel(rate / r, self.params.bandwidth_hz)
+        hum = np.zeros((channels, frames))
+        for h in harmonics:
+            carrier = np.exp(1j * np.mod(h * phase, 2.0 * np.pi))
+            amp = demod.smooth(audio * np.conj(carrier), kernel)
+            hum += 2.0 * (demod.upsample(amp) * carrier).real
+        return hum
+
+
+def _hann_kernel(block_rate: float, bandwidth_hz: float) -> np.ndarray:
+    """Hann smoothing kernel at ``block_rate`` whose -6 dB point is at ``bandwidth_hz``."""
+    length = max(3, round(block_rate / bandwidth_hz) | 1)
+    return signal.windows.hann(length + 2)[1:-1]
+
+
+class _Demodulator:
+    """Block averaging, smoothing and linear re-interpolation on a 10 ms block grid.
+
+    Block ``c`` of a window covers samples ``[c*r, (c+1)*r)``; since windows start on the
+    block grid, the blocks are the same in a block-wise run as in a whole-file run.
+    """
+
+    def __init__(self, frames: int, r: int) -> None:
+        self.frames, self.r = frames, r
+        self.chunks = -(-frames // r)
+        self.pad = self.chunks * r - frames
+        self.counts = np.full(self.chunks, float(r))
+        self.counts[-1] = r - self.pad
+        centre = (np.arange(frames) - (r - 1) / 2.0) / r  # position in block units
+        self.i0 = np.clip(np.floor(centre).astype(np.int64), 0, self.chunks - 1)
+        self.i1 = np.minimum(self.i0 + 1, self.chunks - 1)
+        self.frac = np.clip(centre - self.i0, 0.0, 1.0)
+
+    def smooth(self, z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """Block means of ``z`` [shape=(channels, frames)] smoothed by ``kernel`` (normalised
+        convolution, so the estimate stays unbiased near the ends of the window)."""
+        channels = z.shape[0]
+        if self.pad:
+            z = np.concatenate([z, np.zeros((channels, self.pad), dtype=z.dtype)], axis=1)
+        means = z.reshape(channels, self.chunks, self.r).sum(axis=2) / self.counts
+        support = signal.oaconvolve(np.ones(self.chunks), kernel, mode="same")
+        return signal.oaconvolve(means, kernel[None, :], mode="same", axes=1) / support
+
+    def upsample(self, blocks: np.ndarray) -> np.ndarray:
+        """Linear interpolation of block values [shape=(channels, chunks)] to every sample."""
+        return blocks[:, self.i0] * (1.0 - self.frac) + blocks[:, self.i1] * self.frac
