@@ -184,7 +184,7 @@ def _close(mask: np.ndarray, gap: int) -> np.ndarray:
 
 
 def changed_samples(
-    degraded: np.ndarray, restored: np.ndarray, *, k: float = 6.0, floor: float = 1e-3
+    degraded: np.ndarray, restored: np.ndarray, *, k: float = 6.0, floor: float = 3e-3
 ) -> np.ndarray:
     """Detection mask inferred from what a system changed: ``|degraded - restored|`` above
     ``k`` robust standard deviations of that difference (and above ``floor`` of full scale).
