@@ -168,7 +168,8 @@ TASKS: dict[str, Task] = {
             _carrier("shellac78"),
             ["dehum", "declick", "decrackle", "denoise"],
             ["none", "adeclick", "afftdn", "afftdn_tn", "sox_noisered", "noisereduce", "notch"],
-            extra=["click_f1", "hum_db", "cents"],
+            primary=("si_sdr_i_w", True),
+            extra=["si_sdr_i_w", "click_f1", "hum_db", "cents"],
         ),
         Task(
             "tape",
@@ -176,7 +177,8 @@ TASKS: dict[str, Task] = {
             _carrier("tape"),
             ["dehum", "denoise", "wowflutter"],
             ["none", "afftdn", "afftdn_tn", "sox_noisered", "noisereduce", "notch"],
-            extra=["hum_db", "cents"],
+            primary=("si_sdr_i_w", True),
+            extra=["si_sdr_i_w", "hum_db", "cents"],
         ),
         Task(
             "clean",
@@ -248,13 +250,22 @@ def score(task: Task, d: S.Degraded, out: np.ndarray, category: str) -> dict[str
         "snr": M.snr(ref, out),
     }
     wanted = set(task.extra) | {task.primary[0]}
+    if d.warped_reference is not None and wanted & {"si_sdr_w", "si_sdr_i_w"}:
+        w = d.warped_reference
+        r["si_sdr_w"] = M.si_sdr(w, out)
+        r["si_sdr_i_w"] = r["si_sdr_w"] - M.si_sdr(w, d.audio)
     if "lsd" in wanted:
         r["lsd"] = M.log_spectral_distance(ref, out, rate)
     if wanted & {"click_f1", "click_p", "click_r"} and d.click_mask.any():
         s = M.click_detection(d.click_mask, M.changed_samples(d.audio, out), tolerance=8)
         r.update(click_f1=s.f1, click_p=s.precision, click_r=s.recall)
     if "hum_db" in wanted and d.hum_hz:
-        r["hum_db"] = M.hum_level_db(out, rate, d.hum_hz, reference=ref)
+        # against whichever reference the output follows (speed corrected or not), so the
+        # music that wow moved is not counted as hum
+        hum_ref = ref
+        if d.warped_reference is not None and r.get("si_sdr_w", -1e9) > r["si_sdr"]:
+            hum_ref = d.warped_reference
+        r["hum_db"] = M.hum_level_db(out, rate, d.hum_hz, reference=hum_ref)
     if "cents" in wanted and d.time_map is not None:
         r["cents"] = M.pitch_deviation_cents(ref, out, rate)
     if category == "speech" and wanted & {"stoi", "pesq"}:
@@ -386,6 +397,7 @@ def best_rows(task: Task, rows: dict[str, Any]) -> list[tuple[dict[str, Any], di
 COLUMNS = {
     "si_sdr_i": ("SI-SDRi dB", "{:+.2f}"),
     "si_sdr": ("SI-SDR dB", "{:.2f}"),
+    "si_sdr_i_w": ("SI-SDRi vs warped ref. dB", "{:+.2f}"),
     "snr": ("SNR dB", "{:.2f}"),
     "lsd": ("LSD dB", "{:.2f}"),
     "click_f1": ("click F1", "{:.2f}"),
@@ -411,7 +423,9 @@ def table(results: dict[str, Any]) -> str:
         f"Medians over clips ({mode}, each with a {LEAD_S:g} s silent lead-in). SI-SDRi: "
         "improvement over the degraded input. LSD: log-spectral distance (lower is better). "
         "click F1/P/R: detection scored from the samples a system changed. hum dB: residual hum "
-        "relative to the signal. cents: RMS residual pitch deviation. x real time: audio "
+        "relative to the signal. cents: RMS residual pitch deviation. 'vs warped ref.': scored "
+        "against the clean signal put through the carrier's own wow & flutter, which isolates "
+        "the other repairs from the speed error. x real time: audio "
         "seconds / CPU seconds (child processes included, 1 thread), on a shared machine. "
         "Peers are shown at their best setting for the task."
     )
@@ -431,7 +445,12 @@ def table(results: dict[str, Any]) -> str:
             cells = []
             for c in cols:
                 v = s.get(c)
-                cells.append(COLUMNS[c][1].format(v) if v is not None else "")
+                if v is None:
+                    cells.append("")
+                elif c in ("si_sdr", "snr") and v > 99:
+                    cells.append("> 99 (identical)")
+                else:
+                    cells.append(COLUMNS[c][1].format(v))
             notes = [row.get("note", "")]
             if s.get("max_delay"):
                 notes.append(f"delay up to {int(s['max_delay'])} frames (compensated)")

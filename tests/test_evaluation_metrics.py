@@ -92,6 +92,10 @@ def test_hum_level_of_a_pure_tone():
     level = M.hum_level_db(music + hum, RATE, 60.0, reference=music)
     assert level == pytest.approx(20 * np.log10(0.01 / 0.5), abs=0.1)
     assert M.hum_level_db(music, RATE, 60.0, reference=music) < -200
+    # broadband noise 20 dB above the hum does not read as hum
+    noise = 0.1 * np.random.default_rng(3).standard_normal(t.size)
+    noisy = M.hum_level_db(music + hum + noise, RATE, 60.0, reference=music)
+    assert noisy == pytest.approx(20 * np.log10(0.01 / 0.5), abs=1.5)
 
 
 def test_pitch_deviation_of_a_known_fm_sine():

@@ -42,6 +42,8 @@ def test_every_carrier_is_deterministic_and_keeps_the_contract(carrier):
     assert a.audio.shape == clean.shape and a.audio.dtype == np.float32
     assert np.isfinite(a.audio).all()
     np.testing.assert_array_equal(a.reference, clean)
+    if a.time_map is not None:  # the warped reference is the clean signal on the time map
+        assert M.si_sdr(a.warped_reference, S.warp(clean, a.time_map)) > 100
     assert a.click_mask.shape == clean.shape and a.clip_mask.shape == clean.shape
     assert a.params["carrier"] == carrier and a.params["steps"]
     json.dumps(a.params)  # the recorded settings are plain JSON
@@ -141,6 +143,7 @@ def test_wow_flutter_time_map_and_metric():
     inner = slice(200, -200)
     assert M.snr(expected[inner], out[0, inner]) > 30
     peak = 1200 * np.log2(1.003)
+    np.testing.assert_array_equal(S.warp(clean, info["time_map"]), out)
     measured = M.pitch_deviation_cents(clean, out, RATE)
     assert 0.5 * peak / np.sqrt(2) < measured < 1.5 * peak / np.sqrt(2)
 

@@ -208,6 +208,7 @@ def hum_level_db(
     harmonics: int = 6,
     width_hz: float = 1.5,
     reference: np.ndarray | None = None,
+    subtract_floor: bool = True,
 ) -> float:
     """Power of mains hum in ``audio``, in dB.
 
@@ -216,7 +217,9 @@ def hum_level_db(
     whole signal. With ``reference`` (the clean signal, same shape), the best-scaled reference
     is subtracted first, so music near the hum frequencies is not counted, and the result is
     relative to the reference's power (a hum-to-signal ratio); without it, the result is
-    absolute: a full-scale sine gives -3.01 dB.
+    absolute: a full-scale sine gives -3.01 dB. With ``subtract_floor`` the noise floor
+    around each band (median density of the neighbouring 10 Hz each side) is subtracted, so
+    broadband hiss does not read as hum.
     """
     x = np.atleast_2d(np.asarray(audio, dtype=np.float64))
     ref = None
@@ -230,12 +233,22 @@ def hum_level_db(
     # scale so that a sine's in-band sum equals its mean-square value
     spec *= 2.0 / (np.sum(window**2) * frames)
     freqs = np.fft.rfftfreq(frames, 1.0 / rate)
-    band = np.zeros(freqs.shape, dtype=bool)
+    power = 0.0
     for k in range(1, harmonics + 1):
         if k * hum_hz >= rate / 2:
             break
-        band |= np.abs(freqs - k * hum_hz) <= k * width_hz + 2.0 * rate / frames
-    power = float(spec[:, band].sum(axis=-1).mean())
+        half = k * width_hz + 2.0 * rate / frames
+        dist = np.abs(freqs - k * hum_hz)
+        band = dist <= half
+        in_band = spec[:, band].sum(axis=-1)
+        if subtract_floor:
+            # broadband noise and music residue also fall in the band: remove their share,
+            # estimated from the neighbouring 10 Hz each side
+            near = (dist > half + 3.0) & (dist <= half + 13.0)
+            # (a periodogram bin of noise is exponentially distributed: mean = median / ln 2)
+            floor = np.median(spec[:, near], axis=-1) / np.log(2) * np.count_nonzero(band)
+            in_band = np.maximum(in_band - floor, 0.0)
+        power += float(in_band.mean())
     if ref is not None:
         power /= max(float(np.mean(ref**2)), 1e-30)
     return float(10.0 * np.log10(max(power, 1e-30)))

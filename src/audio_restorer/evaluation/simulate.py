@@ -55,8 +55,12 @@ class Degraded:
         Fundamental of the added mains hum (mean over its drift), None if none was added.
     time_map : np.ndarray [shape=(frames,), dtype=float64] or None
         For wow and flutter: ``audio[:, n]`` carries the clean signal at frame ``time_map[n]``.
-    dropout_mask : np.ndarray [shape=(frames,), dtype=bool]
+    dropout_mask : np.ndarray [shape=(frames,), dtype=bool] or None
         Frames inside a tape dropout.
+    warped_reference : np.ndarray [shape=(channels, frames), dtype=float32] or None
+        With wow and flutter: the clean signal read along ``time_map``, i.e. the best a
+        restoration that does not correct the speed can give back. Scoring against it
+        separates the other repairs from the speed error.
     params : dict
         The carrier name, seed, and the settings of every degradation applied, in order.
     """
@@ -69,6 +73,7 @@ class Degraded:
     hum_hz: float | None = None
     time_map: np.ndarray | None = None
     dropout_mask: np.ndarray | None = None
+    warped_reference: np.ndarray | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -455,6 +460,18 @@ def _cubic_interp(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
     )
 
 
+def warp(audio: np.ndarray, time_map: np.ndarray) -> np.ndarray:
+    """Read ``audio`` at fractional frame positions ``time_map`` (4x oversampled, cubic).
+
+    Returns
+    -------
+    np.ndarray [shape=(channels, len(time_map)), dtype=float32]
+    """
+    up = 4
+    over = signal.resample_poly(np.asarray(audio, dtype=np.float64), up, 1, axis=1)
+    return _f32(_cubic_interp(over, np.clip(np.asarray(time_map) * up, 0, over.shape[1] - 1)))
+
+
 def wow_flutter(
     audio: np.ndarray,
     rate: int,
@@ -487,10 +504,7 @@ def wow_flutter(
         random_percent=random_percent,
     )
     time_map = np.concatenate([[0.0], np.cumsum(speed[:-1])])
-    up = 4
-    over = signal.resample_poly(audio.astype(np.float64), up, 1, axis=1)
-    out = _cubic_interp(over, np.clip(time_map * up, 0, over.shape[1] - 1))
-    return _f32(out), {
+    return warp(audio, time_map), {
         "wow_percent": wow_percent,
         "wow_hz": wow_hz,
         "flutter_percent": flutter_percent,
@@ -860,6 +874,7 @@ def apply_steps(
         hum_hz=hum_hz,
         time_map=time_map,
         dropout_mask=dropout_mask,
+        warped_reference=None if time_map is None else warp(clean, time_map),
         params={"steps": applied},
     )
 
