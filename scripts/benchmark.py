@@ -237,9 +237,9 @@ def align(output: np.ndarray, degraded: np.ndarray, rate: int) -> tuple[np.ndarr
     channels, frames = degraded.shape
     if output.shape[0] != channels:
         output = np.broadcast_to(output.mean(axis=0, keepdims=True), (channels, output.shape[1]))
-    padded = S.shift(np.asarray(output, dtype=np.float32), 0, frames)
-    lag = S.estimate_delay(degraded, padded, max_lag=int(0.05 * rate))
-    return (S.shift(padded, lag, frames) if lag else padded), lag
+    output = np.asarray(output, dtype=np.float32)
+    lag = S.estimate_delay(degraded, output, max_lag=int(0.05 * rate))
+    return S.shift(output, lag, frames), lag
 
 
 def score(task: Task, d: S.Degraded, out: np.ndarray, category: str) -> dict[str, float]:
