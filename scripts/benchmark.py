@@ -187,6 +187,7 @@ TASKS: dict[str, Task] = {
             ["declick", "decrackle", "declip", "denoise", "dehum", "wowflutter", "air"],
             list(PEERS),
             primary=("si_sdr", True),
+            extra=["lsd"],
         ),
     ]
 }
@@ -431,7 +432,7 @@ def table(results: dict[str, Any]) -> str:
     )
     for tname, entry in results["tasks"].items():
         task = TASKS[tname]
-        cols = ["si_sdr_i", "si_sdr", "snr"] if tname != "clean" else ["si_sdr", "snr"]
+        cols = ["si_sdr_i", "si_sdr", "snr"] if tname != "clean" else ["si_sdr", "snr", "lsd"]
         cols += [c for c in task.extra if c not in cols]
         if tname == "bandlimit" and "lsd" not in cols:
             cols.append("lsd")
@@ -441,7 +442,8 @@ def table(results: dict[str, Any]) -> str:
             "| system | setting | " + " | ".join(COLUMNS[c][0] for c in cols) + " | note |"
         )
         lines.append("|---|---|" + "---|" * len(cols) + "---|")
-        for row, s in best_rows(task, entry["rows"]):
+        best = best_rows(task, entry["rows"])
+        for row, s in best:
             cells = []
             for c in cols:
                 v = s.get(c)
@@ -460,7 +462,43 @@ def table(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['system']} | {row['setting']} | " + " | ".join(cells) + f" | {note} |"
             )
+        lines += ["", target_line(task, best)]
     return "\n".join(lines) + "\n"
+
+
+def target_line(task: Task, best: list[tuple[dict[str, Any], dict[str, float]]]) -> str:
+    """The project's target for our stages on this task, and whether it is met.
+
+    Restoration tasks: median SI-SDRi at least 2 dB above the best peer's ("do nothing"
+    included). Metrics with no SI-SDR meaning (cents, LSD): below the best peer. Clean in: each
+    stage changes the spectrum by less than 0.5 dB (log-spectral distance to the input).
+    """
+    ours = [(r, s) for r, s in best if r["system"].startswith("ours") and s]
+    peers = [s for r, s in best if not r["system"].startswith("ours") and s]
+    if task.name == "clean":
+        if not ours:
+            return "Target for our stages: LSD to the input < 0.5 dB. (no stage registered yet)"
+        verdicts = [
+            f"{r['system'][5:]} {s['lsd']:.2f} dB {'met' if s['lsd'] < 0.5 else 'NOT met'}"
+            for r, s in ours
+        ]
+        return "Target for our stages: LSD to the input < 0.5 dB: " + "; ".join(verdicts) + "."
+    key, higher = task.primary
+    values = [s[key] for s in peers if key in s]
+    if not values:
+        return ""
+    name = COLUMNS[key][0]
+    if higher:
+        goal = max(values) + 2.0
+        text = f"Target for ours: {name} >= {goal:+.2f} (best peer + 2 dB)"
+    else:
+        goal = min(values)
+        text = f"Target for ours: {name} < {goal:.2f} (below the best peer)"
+    if not ours or key not in ours[0][1]:
+        return text + ": pending (stage not registered)."
+    mine = ours[0][1][key]
+    met = mine >= goal if higher else mine < goal
+    return text + f": {'met' if met else 'NOT met'} ({COLUMNS[key][1].format(mine)})."
 
 
 def write_table(path: Path, text: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "simulate",
         help="degrade a clean file like a carrier would (for demos and benchmarks)",
-        description=(
+        description=textwrap.fill(
             "Apply a carrier's degradation recipe (clicks, crackle, hiss, hum, clipping, "
             "band-limiting, wow & flutter, distortion, MP3 coding, dropouts) to a clean file. "
             "Also writes OUT.reference.wav (the clean signal aligned to OUT), OUT.truth.json "
             "(settings used) and OUT.truth.npz (click/clip/dropout masks, wow time map)."
         ),
+        epilog="carriers:\n"
+        + "\n".join(
+            f"  {name:10s} {(recipe.__doc__ or '').strip().splitlines()[0]}"
+            for name, recipe in CARRIERS.items()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", metavar="IN", help="clean input audio file")
     parser.add_argument("-o", "--output", metavar="OUT", required=True, help="output .wav/.flac")

@@ -815,8 +815,10 @@ def _recipe_vinyl(rng: np.random.Generator, rate: int) -> list[Step]:
 
 
 def _recipe_mp3(rng: np.random.Generator, rate: int) -> list[Step]:
-    """Low-bitrate MP3 (an old download or a web rip): 48-96 kbit/s LAME round trip, often
-    mastered loud first (hard clip at -2..-0.5 dB below peak)."""
+    """Low-bitrate MP3 (an old download or a web rip), often mastered loud first.
+
+    hard clip at -2..-0.5 dB below peak, then a 48, 64 or 96 kbit/s LAME round trip.
+    """
     u = rng.uniform
     return [
         ("clip_hard", clip_hard, {"ceiling_db": u(-2.0, -0.5)}),
