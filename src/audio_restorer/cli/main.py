@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from audio_restorer import __version__
-from audio_restorer.cli import gui, inspect, restore
+from audio_restorer.cli import gui, inspect, restore, simulate
 from audio_restorer.errors import AudioRestorerError, ParameterError, PresetError
 
 SUBCOMMANDS = (restore, inspect, gui)
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.add_parsers(sub)
+    simulate.add_parser(sub)
     return parser
 
 
