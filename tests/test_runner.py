@@ -172,7 +172,7 @@ def test_provenance_sidecar_and_bext(tmp_path, wav_file):
     assert doc["input"]["size_bytes"] == src.stat().st_size
     assert [s["stage"] for s in doc["chain"]] == ["rumble", "gain"]
     assert doc["chain"][1]["params"]["mode"] == "peak"
-    assert doc["chain"][0]["params"] == {"cutoff_hz": 25.0, "order": 4}
+    assert doc["chain"][0]["params"] == {"cutoff_hz": 25.0, "order": 4, "phase": "linear"}
     assert doc["software"]["dependencies"]["numpy"]
     assert doc["device"] == "cpu" and doc["preset"] == "demo"
     assert doc["measurements"]["after"]["peak_dbfs"] == pytest.approx(-1.0, abs=0.01)
@@ -181,7 +181,7 @@ def test_provenance_sidecar_and_bext(tmp_path, wav_file):
     assert bext["originator_reference"] == doc["input"]["sha256"][:32]
     history = bext["coding_history"]
     assert history[0].startswith("A=PCM,F=44100,W=16,M=stereo,T=source in.wav")
-    assert "rumble(cutoff_hz=25.0; order=4)" in history[1]
+    assert "rumble(cutoff_hz=25.0; order=4; phase=linear)" in history[1]
     assert "gain(mode=peak" in history[2]
 
 
