@@ -176,3 +176,37 @@ def test_export_targets_and_paths(tmp_path):
     )
     mixonly = create_stage("separate", {"export": "restored", "mode": "mix"})
     assert all(not restored for _, restored in mixonly.export_targets(2))
+
+
+def test_cli_restore_with_a_per_stem_preset(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from audio_restorer.cli.main import main
+
+    harm, perc = tone_and_clicks(RATE, 2.0)
+    mix = 0.5 * (harm + perc)
+    src = tmp_path / "in.wav"
+    sf.write(src, mix.T, RATE, subtype="FLOAT")
+    entry = {
+        "stage": "separate",
+        "params": {"stems": "harmonic,percussive"},
+        "stems": {"percussive": {"gain_db": -60.0, "chain": []}, "harmonic": {"chain": []}},
+    }
+    preset = tmp_path / "stems.json"
+    preset.write_text(
+        json.dumps(
+            {"format": "audio-restorer-preset", "version": 1, "name": "stems", "chain": [entry]}
+        )
+    )
+    out = tmp_path / "out.wav"
+    argv = ["restore", str(src), "-o", str(out), "--preset", str(preset), "--bit-depth", "32f"]
+    assert main([*argv, "-q"]) == 0
+    got, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert energy_share(got.T, 0.5 * harm) > 0.9
+    assert energy_share(got.T, 0.5 * perc) < 0.3  # the percussive stem was turned down
+    # mode=mix passes the mix through untouched
+    assert main([*argv, "-q", "--set", "separate.mode=mix"]) == 0
+    got, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert np.array_equal(got.T, mix)
