@@ -130,6 +130,9 @@ class Separate(Stage):
             raise ParameterError(
                 f"separate.export_pattern must contain {{stem}}, got {p.export_pattern!r}"
             )
+        # the class says False (the default backend, hpss, needs no torch); an instance
+        # configured for a torch backend says True, which is what the runner looks at
+        self.uses_torch = p.backend in TORCH_BACKENDS  # type: ignore[misc]
         self.backend = create_backend(
             p.backend,
             model=p.model,
@@ -158,10 +161,6 @@ class Separate(Stage):
             self._build_chain(stem)  # validates stage names and parameters now
 
     # -- configuration -----------------------------------------------------------------------
-
-    @property
-    def uses_torch(self) -> bool:  # type: ignore[override]
-        return self.params.backend in TORCH_BACKENDS
 
     def kept_sources(self) -> list[str]:
         """The backend's sources kept as separate stems (in the backend's order)."""
