@@ -233,4 +233,60 @@ def test_unicode_paths_end_to_end(tmp_path, wav_file):
     res = restore_file(src, out, Chain.of("rumble"))
     assert out.exists() and res.report_path.exists()
     assert json.loads(res.report_path.read_text(encoding="utf-8"))["input"]["path"].endswith(
-        "Ænima — Caruso «1907».wav")
+        "Ænima — Caruso «1907».wav"
+    )
+
+
+def test_stems_are_exported_next_to_the_mix_and_sum_to_it(tmp_path, wav_file):
+    from audio_restorer.cli.main import main
+
+    src = wav_file(seconds=1.5, subtype="FLOAT")
+    out = tmp_path / "mix.wav"
+    code = main(
+        [
+            "restore",
+            str(src),
+            "-o",
+            str(out),
+            "--stages",
+            "separate",
+            "--set",
+            "separate.export=raw",
+            "--bit-depth",
+            "32f",
+            "-q",
+        ]
+    )
+    assert code == 0
+    stems = sorted(p.name for p in tmp_path.glob("mix.*.wav"))
+    assert stems == ["mix.harmonic.wav", "mix.percussive.wav", "mix.residual.wav"]
+    total = sum(read_audio(tmp_path / name)[0] for name in stems)
+    mix, _ = read_audio(out)
+    np.testing.assert_allclose(total, mix, atol=1e-5)
+    doc = json.loads((tmp_path / "mix.wav.restoration.json").read_text())
+    assert sorted(s["stem"] for s in doc["stems"]) == ["harmonic", "percussive", "residual"]
+    assert all(len(s["sha256"]) == 64 for s in doc["stems"])
+
+
+def test_cancel_leaves_no_stem_files(tmp_path, wav_file):
+    src = wav_file(seconds=2.0)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    chain = Chain.of("separate")
+    chain.set_value("separate.export", "both")
+    token = CancelToken()
+
+    def progress(fraction, message):
+        if fraction > 0.3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        restore_file(
+            src,
+            out_dir / "mix.wav",
+            chain,
+            RestoreOptions(block_frames=4096),
+            progress=progress,
+            cancel=token,
+        )
+    assert os.listdir(out_dir) == []

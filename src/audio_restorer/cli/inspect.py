@@ -88,7 +88,7 @@ def run_stages(args: argparse.Namespace) -> int:
                 if "step" in prm:
                     rng += f" step {prm['step']}"
             unit = f" {prm['unit']}" if "unit" in prm else ""
-            default = "auto" if prm["default"] is None else prm["default"]
+            default = "none" if prm["default"] is None else prm["default"]
             print(f"    {prm['name']:<18} {prm['type']:<5} default {default}{unit}  {rng}")
             print(f"    {'':<18} {prm['help']}")
         print()

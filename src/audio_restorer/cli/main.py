@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from audio_restorer import __version__
-from audio_restorer.cli import gui, inspect, restore, simulate
+from audio_restorer.cli import gui, inspect, models, restore, simulate
 from audio_restorer.errors import AudioRestorerError, ParameterError, PresetError
 
-SUBCOMMANDS = (restore, inspect, gui)
+SUBCOMMANDS = (restore, inspect, models, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

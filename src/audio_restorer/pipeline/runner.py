@@ -44,6 +44,7 @@ from audio_restorer.errors import AudioRestorerError, OutputError, ParameterErro
 from audio_restorer.pipeline import provenance
 from audio_restorer.pipeline.cancel import CancelToken
 from audio_restorer.pipeline.chain import Chain
+from audio_restorer.separation.export import StemFiles
 from audio_restorer.stages.base import Stage, Stream, concat, empty
 from audio_restorer.util import sha256_file
 
@@ -173,6 +174,7 @@ class _Segment:
         analysis: Any,
         timer: _Timer,
         removed: str | None,
+        stem_sink: Callable[[Stage, int, int], Any] | None = None,
     ) -> None:
         self.items: list[tuple[str, Any]] = []
         for i, stage in enumerate(stages):
@@ -182,6 +184,10 @@ class _Segment:
                 raise
             except Exception as exc:
                 raise StageError(f"stage {stage.name} could not start: {exc}") from exc
+            if stage.takes_stem_chains and stem_sink is not None:
+                sink = stem_sink(stage, rate, channels)
+                if sink is not None:
+                    stream.stem_sink = sink
             if stage.name == removed:
                 stream = _Difference(stream, channels)
             self.items.append((stage.name, stream))
@@ -349,6 +355,26 @@ def restore_file(
         source: Iterator[np.ndarray] = reader.blocks(options.block_frames)
         source_frames, source_channels = info.frames, info.channels
         spills: list[_Spill] = []
+        stem_files: list[StemFiles] = []
+
+        def stem_sink(stage: Stage, rate: int, channels: int) -> StemFiles | None:
+            """Files for the stems a separation stage is asked to export (at its input rate)."""
+            if not getattr(stage, "export_targets", None) or not stage.export_targets(channels):
+                return None
+            files = StemFiles(
+                stage,
+                dst,
+                rate,
+                channels,
+                inputs=(src,),
+                fmt=fmt,
+                bit_depth=options.bit_depth,
+                dither=options.dither,
+                seed=DITHER_SEED,
+            )
+            stem_files.append(files)
+            return files
+
         writer: AudioWriter | None = None
         measure_out: _Meter | None = None
         frames_out = 0
@@ -356,7 +382,13 @@ def restore_file(
             for k, seg_stages in enumerate(segments):
                 last = k == len(segments) - 1
                 segment = _Segment(
-                    seg_stages, rate, source_channels, analysis, timer, options.removed
+                    seg_stages,
+                    rate,
+                    source_channels,
+                    analysis,
+                    timer,
+                    options.removed,
+                    stem_sink,
                 )
                 label = ", ".join(s.name for s in seg_stages) or "copy"
                 if last:
@@ -405,6 +437,19 @@ def restore_file(
             tmp = writer.close_temp()
             hash_start = time.perf_counter()
             output_sha = sha256_file(tmp)
+            stems_report = []
+            for files in stem_files:
+                for (stem, restored), stem_writer in files.writers.items():
+                    stem_tmp = stem_writer.close_temp()
+                    stems_report.append(
+                        {
+                            "stem": stem,
+                            "restored": restored,
+                            "path": str(stem_writer.path.resolve()),
+                            "sha256": sha256_file(stem_tmp),
+                            "frames": stem_writer.frames,
+                        }
+                    )
             hash_s += time.perf_counter() - hash_start
             before = measure_in.result()
             after = measure_out.result()
@@ -457,6 +502,7 @@ def restore_file(
                     "preset": options.preset,
                     "chain": provenance.chain_report(stages),
                     "listen": f"removed by {options.removed}" if options.removed else "result",
+                    "stems": stems_report,
                     "models": [m for s in stages for m in s.model_info()],
                     "device": device,
                     "timings": timings,
@@ -464,6 +510,8 @@ def restore_file(
                     "warnings": warnings,
                 }
                 provenance.write_report(_hidden(report_path), doc)
+            for files in stem_files:
+                files.commit()
             writer.commit()
             if report_path is not None:
                 os.replace(_hidden(report_path), report_path)
@@ -482,6 +530,8 @@ def restore_file(
                 warnings=warnings,
             )
         except BaseException:
+            for files in stem_files:
+                files.abort()
             if writer is not None:
                 writer.abort()
             if options.report:
