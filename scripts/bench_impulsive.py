@@ -21,11 +21,10 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _impulsive_material import add_clicks, castanets, karplus_strong, piano_like  # noqa: E402
-
-from audio_restorer.evaluation.metrics import si_sdr  # noqa: E402
-from audio_restorer.stages.declick import Declick, Decrackle  # noqa: E402
-from audio_restorer.stages.declip import Declip  # noqa: E402
+from _impulsive_material import add_clicks, castanets, karplus_strong, piano_like
+from audio_restorer.evaluation.metrics import si_sdr
+from audio_restorer.stages.declick import Declick, Decrackle
+from audio_restorer.stages.declip import Declip
 
 RATE = 44100
 SECONDS = 4.0
