@@ -40,6 +40,9 @@ from audio_restorer.stages.registry import register
 #: power ratio after/before a cluster above which it is a musical onset, not a click (5 dB)
 ONSET_RATIO = 10**0.5
 
+#: hysteresis: a burst grows over neighbouring samples above this fraction of the threshold
+LOW = 0.3
+
 #: typical prediction error after a burst / before it above which it is an onset (6 dB)
 ONSET_ERROR = 2.0
 
@@ -157,6 +160,8 @@ def _events(
     power: np.ndarray,
     signal: np.ndarray,
     zsum: np.ndarray,
+    low_f: np.ndarray,
+    low_b: np.ndarray,
     gap: int,
     geo: _Geometry,
 ) -> np.ndarray:
@@ -206,12 +211,67 @@ def _events(
         bad = _onsets(signal, s_f[cand], e_b[cand], geo)
         bad |= _periodic(zsum, s_f[cand], e_b[cand], geo)
         ok[cand[bad]] = False
-    lo = np.maximum(s_f[ok] - guard, 0)
-    hi = np.minimum(e_b[ok] + guard + 1, n)
+    lo, hi = _grow(s_f[ok], e_b[ok], low_f, low_b, max_width)
+    lo = np.maximum(lo - guard, 0)
+    hi = np.minimum(hi + guard + 1, n)
     d = np.zeros(n + 1, dtype=np.int32)
     np.add.at(d, lo, 1)
     np.add.at(d, hi, -1)
     return np.cumsum(d[:n]) > 0
+
+
+def _runs_bridged(low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of ``low`` with gaps of up to 2 samples bridged."""
+    starts, stops = _ar.runs(low)
+    if starts.size == 0:
+        return starts, stops
+    join = np.flatnonzero(starts[1:] - stops[:-1] > 2)
+    return starts[np.concatenate([[0], join + 1])], stops[np.concatenate([join, [stops.size - 1]])]
+
+
+def _grow(
+    lo: np.ndarray, hi: np.ndarray, low_f: np.ndarray, low_b: np.ndarray, max_width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Extend bursts ``[lo, hi]`` to the whole click by hysteresis.
+
+    A wide smooth click excites the errors mostly where it bends, and its flanks may stay
+    below the detection threshold; a partly repaired click is barely better than none (the
+    kept part pins the interpolation). So the start moves back over the run of forward-error
+    samples above the lower threshold that holds it, and the end forward over the run of
+    backward-error samples (the forward error of a click spreads *after* it and the backward
+    one *before* it, so each is used on the side where it does not spread), unless the burst
+    would get wider than ``max_width``.
+    """
+    new_lo, new_hi = lo, hi
+    starts, stops = _runs_bridged(low_f)
+    if starts.size:
+        i = np.minimum(np.searchsorted(stops, lo, side="right"), starts.size - 1)
+        new_lo = np.where(starts[i] <= lo, np.minimum(starts[i], lo), lo)
+    starts, stops = _runs_bridged(low_b)
+    if starts.size:
+        j = np.minimum(np.searchsorted(stops, hi, side="right"), starts.size - 1)
+        new_hi = np.where(starts[j] <= hi, np.maximum(stops[j] - 1, hi), hi)
+    fits = new_hi - new_lo + 1 <= max_width
+    return np.where(fits, new_lo, lo), np.where(fits, new_hi, hi)
+
+
+def _close(mask: np.ndarray, hole: int, width: int) -> np.ndarray:
+    """Fill the gaps of at most ``hole`` samples between bursts, if the result is at most
+    ``width`` wide.
+
+    A smooth wide click excites the prediction errors at its two edges, which can be found
+    as two bursts with the click's middle between them; kept, those samples pin the
+    interpolation to the click's level and the repair is worse than none. Music samples
+    bridged this way by mistake are interpolated well.
+    """
+    starts, stops = _ar.runs(mask)
+    out = mask.copy()
+    if starts.size < 2:
+        return out
+    merge = (starts[1:] - stops[:-1] <= hole) & (stops[1:] - starts[:-1] <= width)
+    for k in np.flatnonzero(merge):
+        out[stops[k] : starts[k + 1]] = True
+    return out
 
 
 def _onsets(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -321,9 +381,11 @@ def repair_impulses(
         power = y * y
         for c in range(ch):
             zsum = zf[c] + zb[c]
-            mask[c] |= _events(hf[c], hb[c], power[c], y[c], zsum, gap, geo)
+            low_f, low_b = zf[c] > LOW * threshold, zb[c] > LOW * threshold
+            mask[c] |= _events(hf[c], hb[c], power[c], y[c], zsum, low_f, low_b, gap, geo)
         out = np.empty_like(x)
         for c in range(ch):
+            mask[c] = _close(mask[c], geo.max_width // 2, geo.max_width + 2 * geo.guard)
             starts, stops = _ar.runs(mask[c])
             centre = (starts + stops) // 2
             fidx = np.minimum((centre + lead) // hop, filters[c].shape[0] - 1)
