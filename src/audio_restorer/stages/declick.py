@@ -43,6 +43,10 @@ ONSET_RATIO = 10**0.5
 #: hysteresis: a burst grows over neighbouring samples above this fraction of the threshold
 LOW = 0.3
 
+#: ... but never below 3 robust standard deviations, which music alone exceeds on ~0.3 % of
+#: samples (a lower level would let every burst grow at random)
+LOW_MIN = 3.0
+
 #: typical prediction error after a burst / before it above which it is an onset (6 dB)
 ONSET_ERROR = 2.0
 
@@ -381,7 +385,8 @@ def repair_impulses(
         power = y * y
         for c in range(ch):
             zsum = zf[c] + zb[c]
-            low_f, low_b = zf[c] > LOW * threshold, zb[c] > LOW * threshold
+            level = max(LOW * threshold, LOW_MIN)
+            low_f, low_b = zf[c] > level, zb[c] > level
             mask[c] |= _events(hf[c], hb[c], power[c], y[c], zsum, low_f, low_b, gap, geo)
         out = np.empty_like(x)
         for c in range(ch):
