@@ -177,9 +177,12 @@ def _events(
     wider than ``max_width``, if the whole cluster is no longer than a click's footprint in
     the errors (``max_width + 2 * order``: longer unpredictable stretches are noisy
     transients such as a castanet's impact or a consonant), and if the signal power over
-    ``4 * order`` samples one order after it is at most 5 dB above the power before it: a
+    ``onset_fit`` samples (12 ms, longer than a bass period, so the waveform's phase does not
+    matter) one order after the grown burst is at most 5 dB above the power before it: a
     click leaves the music after it as loud as before, a stroke or a note that starts makes
-    it louder. ``power`` is the squared signal.
+    it louder. Then the model-change (:func:`_onsets`) and pitch-pulse (:func:`_periodic`)
+    tests, and the burst grows over its whole click (:func:`_grow`). ``power`` is the
+    squared signal.
     """
     n, max_width, guard, order = signal.shape[0], geo.max_width, geo.guard, geo.order
     idx = np.flatnonzero(fwd | bwd)
@@ -203,7 +206,9 @@ def _events(
     # an edge excites both errors (the backward one just before it); one alone is music
     ok = (e_b - s_f + 1 <= max_width) & both
     ok &= span <= max_width + 2 * order
-    win = 4 * order
+    # the onset tests look past the whole (grown) click
+    s_f, e_b = _grow(s_f, e_b, low_f, low_b, max_width)
+    win = geo.onset_fit
     k = np.arange(win)
     before = np.clip((s_f - order - win)[:, None] + k, 0, n - 1)
     after = np.clip((e_b + order + 1)[:, None] + k, 0, n - 1)
@@ -215,7 +220,7 @@ def _events(
         bad = _onsets(signal, s_f[cand], e_b[cand], geo)
         bad |= _periodic(zsum, s_f[cand], e_b[cand], geo)
         ok[cand[bad]] = False
-    lo, hi = _grow(s_f[ok], e_b[ok], low_f, low_b, max_width)
+    lo, hi = s_f[ok], e_b[ok]
     lo = np.maximum(lo - guard, 0)
     hi = np.minimum(hi + guard + 1, n)
     d = np.zeros(n + 1, dtype=np.int32)
