@@ -259,42 +259,53 @@ def _solve_batch(
     rc = np.concatenate([rc, np.zeros((b, 1))], axis=1)  # index p+1 = "too far apart"
     pinned = np.zeros_like(unk)
     values = seg.copy()
-    out = seg
+    out = seg.copy()
+    todo = np.arange(b)  # problems still to be (re-)solved; each is solved on its own data
     for _ in range(iters if lvl is not None else 1):
-        free = unk & ~pinned
-        counts = free.sum(axis=1)
-        if counts.max() == 0:
-            out = values
-            break
-        pos = np.argsort(~free, axis=1, kind="stable")[:, :m]
-        valid = np.arange(m)[None, :] < counts[:, None]
-        pos = np.where(valid, pos, p)
-        known = np.where(free, 0.0, values)
-        # prediction errors of the known part, rows r <-> segment index p + r
-        e0 = np.zeros((b, length - p))
-        for k in range(p + 1):
-            e0 += c[:, k : k + 1] * known[:, p - k : length - k]
-        rhs = np.zeros((b, m))
-        for k in range(p + 1):
-            rhs -= c[:, k : k + 1] * np.take_along_axis(e0, pos + k - p, axis=1)
-        lag = np.minimum(np.abs(pos[:, :, None] - pos[:, None, :]), p + 1)
-        t = np.take_along_axis(rc, lag.reshape(b, -1), axis=1).reshape(b, m, m)
-        t *= valid[:, :, None] & valid[:, None, :]
-        di = np.arange(m)
-        t[:, di, di] = np.where(valid, rc[:, :1] * (1.0 + 1e-9), 1.0)
-        rhs = np.where(valid, rhs, 0.0)
-        sol = np.linalg.solve(t, rhs[..., None])[..., 0]
-        out = values.copy()
-        bi = np.broadcast_to(np.arange(b)[:, None], pos.shape)
-        out[bi[valid], pos[valid]] = sol[valid]
+        free = unk[todo] & ~pinned[todo]
+        out[todo] = _solve_once(values[todo], free, c[todo], rc[todo], m)
         if lvl is None:
             break
-        bad = free & (lvl != 0) & (out * np.sign(lvl) < np.abs(lvl))
-        if not bad.any():
+        lv = lvl[todo]
+        bad = free & (lv != 0) & (out[todo] * np.sign(lv) < np.abs(lv))
+        rows = bad.any(axis=1)
+        if not rows.any():
             break
-        pinned |= bad
-        values = np.where(bad, lvl, values)
-        out = np.where(pinned, values, out)
+        pinned[todo] |= bad
+        values[todo] = np.where(bad, lv, values[todo])
+        out[todo] = np.where(pinned[todo], values[todo], out[todo])
+        todo = todo[rows]
     if lvl is not None:  # project what the loop did not settle onto the constraint
         out = np.where((lvl != 0) & (out * np.sign(lvl) < np.abs(lvl)), lvl, out)
+    return out
+
+
+def _solve_once(
+    values: np.ndarray, free: np.ndarray, c: np.ndarray, rc: np.ndarray, m: int
+) -> np.ndarray:
+    """One unconstrained LSAR solve per row: ``values`` with its ``free`` samples replaced."""
+    b, length = values.shape
+    p = c.shape[1] - 1
+    counts = free.sum(axis=1)
+    if counts.max() == 0:
+        return values.copy()
+    pos = np.argsort(~free, axis=1, kind="stable")[:, :m]
+    valid = np.arange(m)[None, :] < counts[:, None]
+    pos = np.where(valid, pos, p)
+    known = np.where(free, 0.0, values)
+    # prediction errors of the known part, rows r <-> segment index p + r
+    e0 = np.matmul(sliding_window_view(known, p + 1, axis=1), c[:, ::-1, None])[..., 0]
+    # rhs_i = -sum_k c_k e0[pos_i + k - p]: windows of e0 starting at pos_i - p
+    win = sliding_window_view(e0, p + 1, axis=1)[np.arange(b)[:, None], pos - p]
+    rhs = -np.matmul(win, c[:, :, None])[..., 0]
+    lag = np.minimum(np.abs(pos[:, :, None] - pos[:, None, :]), p + 1)
+    t = np.take_along_axis(rc, lag.reshape(b, -1), axis=1).reshape(b, m, m)
+    t *= valid[:, :, None] & valid[:, None, :]
+    di = np.arange(m)
+    t[:, di, di] = np.where(valid, rc[:, :1] * (1.0 + 1e-9), 1.0)
+    rhs = np.where(valid, rhs, 0.0)
+    sol = np.linalg.solve(t, rhs[..., None])[..., 0]
+    out = values.copy()
+    bi = np.broadcast_to(np.arange(b)[:, None], pos.shape)
+    out[bi[valid], pos[valid]] = sol[valid]
     return out
