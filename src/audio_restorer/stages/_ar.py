@@ -251,7 +251,7 @@ def _solve_batch(
     ``r_c(|i - j|)``, the filter's autocorrelation. ``lvl`` (signed levels, 0 = free) adds the
     declipping constraint ``y * sign(lvl) >= |lvl|``.
     """
-    b, length = seg.shape
+    b = seg.shape[0]
     p = c.shape[1] - 1
     rc = np.stack(
         [np.einsum("bk,bk->b", c[:, : p + 1 - lag], c[:, lag:]) for lag in range(p + 1)], 1
@@ -284,7 +284,7 @@ def _solve_once(
     values: np.ndarray, free: np.ndarray, c: np.ndarray, rc: np.ndarray, m: int
 ) -> np.ndarray:
     """One unconstrained LSAR solve per row: ``values`` with its ``free`` samples replaced."""
-    b, length = values.shape
+    b = values.shape[0]
     p = c.shape[1] - 1
     counts = free.sum(axis=1)
     if counts.max() == 0:
