@@ -1,0 +1,461 @@
+"""Click and crackle removal by autoregressive detection and least-squares AR interpolation.
+
+Scratches and dust on 78s and LPs add short impulses (a sample to a few milliseconds) to the
+music. The music is locally predictable by an autoregressive model; the impulses are not. So:
+
+1. estimate an AR model per 20 ms frame (autocorrelation method, Levinson–Durbin);
+2. compute the forward and the backward prediction errors and divide them by a robust local
+   scale (median absolute deviation over ~6 ms segments, median-smoothed over ~50 ms): a fixed
+   level would miss clicks in quiet passages and flag loud ones;
+3. flag samples above a threshold set by ``sensitivity``, fuse nearby flags into bursts and
+   keep a burst only if the forward error starts it and the backward error ends it, no wider
+   than ``max_click_ms``: an impulse excites both errors on the damaged samples, whereas a
+   musical onset (piano, castanets, plosives) excites the forward error only *after* it and the
+   backward error only *before* it, so it is left alone;
+4. rebuild the flagged samples by least-squares AR interpolation (Janssen / LSAR), all bursts
+   of a pass in a few batched solves;
+5. repeat with the model re-estimated on the repaired signal and a wider fusion gap, so that
+   wide clicks (whose error may dip in their middle) are caught on a later pass.
+
+Stereo: each channel is detected and repaired on its own (a click in one groove wall is
+repaired there only), and a click seen in both channels at once is accepted at a lower per-
+channel level (joint detection). ``decrackle`` is the same engine tuned for dense, small
+impulses: a lower threshold and a short maximum width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter1d
+
+from audio_restorer.stages import _ar
+from audio_restorer.stages.base import Stage
+from audio_restorer.stages.params import StageParams, param
+from audio_restorer.stages.registry import register
+
+#: power ratio after/before a cluster above which it is a musical onset, not a click (5 dB)
+ONSET_RATIO = 10**0.5
+
+#: hysteresis: a burst grows over neighbouring samples above this fraction of the threshold
+LOW = 0.3
+
+#: ... but never below 3 robust standard deviations, which music alone exceeds on ~0.3 % of
+#: samples (a lower level would let every burst grow at random)
+LOW_MIN = 3.0
+
+#: typical prediction error after a burst / before it above which it is an onset (6 dB)
+ONSET_ERROR = 2.0
+
+
+#: per-channel level, relative to the threshold, of an impulse seen in all channels at once
+JOINT = 0.8
+
+
+@dataclass(frozen=True)
+class DeclickParams(StageParams):
+    sensitivity: float = param(
+        0.5,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Higher finds weaker clicks; each +0.25 lowers the detection threshold by 1.41x.",
+    )
+    max_click_ms: float = param(
+        2.0, min=0.05, max=10.0, step=0.05, unit="ms", help="Widest impulse treated as a click."
+    )
+    passes: int = param(
+        3, min=1, max=5, step=1, help="Detection passes, each with a wider fusion gap."
+    )
+    ar_order: int = param(
+        32, min=8, max=64, step=1, help="Order of the autoregressive model of the music."
+    )
+    window_ms: float = param(
+        40.0, min=10.0, max=100.0, step=1.0, unit="ms", help="AR analysis window length."
+    )
+    link_channels: bool = param(
+        True, help="Detect clicks present in all channels jointly (at a lower level each)."
+    )
+
+
+@dataclass(frozen=True)
+class DecrackleParams(DeclickParams):
+    sensitivity: float = param(
+        0.5,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Higher finds weaker crackle; each +0.25 lowers the detection threshold by 1.41x.",
+    )
+    max_click_ms: float = param(
+        0.5, min=0.05, max=2.0, step=0.05, unit="ms", help="Widest impulse treated as crackle."
+    )
+    passes: int = param(2, min=1, max=5, step=1, help="Detection passes.")
+    ar_order: int = param(
+        24, min=8, max=64, step=1, help="Order of the autoregressive model of the music."
+    )
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Sample counts derived from the parameters and the rate."""
+
+    order: int
+    hop: int
+    win: int
+    seg: int
+    radius: int
+    max_width: int
+    guard: int
+    gaps: tuple[int, ...]
+    pitch: tuple[int, int]
+    onset_fit: int
+
+    @property
+    def max_unknown(self) -> int:
+        return 2 * self.max_width + 2 * self.guard
+
+    def context(self) -> int:
+        p = self.order
+        per_pass = (
+            2 * self.win
+            + 8 * p
+            + self.pitch[1]
+            + self.onset_fit
+            + (self.radius + 2) * self.seg
+            + 2 * self.max_width
+            + max(self.gaps)
+            + 6 * p
+            + int(_ar._bucket(np.array([self.max_unknown]))[0])
+        )
+        return len(self.gaps) * per_pass
+
+
+def geometry(params: DeclickParams, rate: int) -> _Geometry:
+    hop = max(64, round(params.window_ms * 1e-3 * rate / 2))
+    max_width = max(1, round(params.max_click_ms * 1e-3 * rate))
+    gap_min = max(2, round(1e-4 * rate))
+    gap_max = max(gap_min, max_width)
+    n = params.passes
+    gaps = tuple(
+        round(gap_min * (gap_max / gap_min) ** (i / (n - 1))) if n > 1 else gap_min
+        for i in range(n)
+    )
+    return _Geometry(
+        order=params.ar_order,
+        hop=hop,
+        win=2 * hop,
+        seg=max(32, round(0.006 * rate)),
+        radius=4,
+        max_width=max_width,
+        guard=max(1, round(rate / 44100)),
+        gaps=gaps,
+        pitch=(round(0.0025 * rate), round(0.0125 * rate)),
+        onset_fit=max(4 * params.ar_order, round(0.012 * rate)),
+    )
+
+
+def _events(
+    fwd: np.ndarray,
+    bwd: np.ndarray,
+    power: np.ndarray,
+    signal: np.ndarray,
+    zsum: np.ndarray,
+    low_f: np.ndarray,
+    low_b: np.ndarray,
+    gap: int,
+    geo: _Geometry,
+) -> np.ndarray:
+    """Mask of accepted bursts from forward/backward exceedance masks (one channel).
+
+    Exceedances closer than ``gap`` form a cluster. Its click is ``[s, e]`` from the first
+    forward to the last backward exceedance when those are in order (else the whole cluster,
+    which must hold both kinds: a click edge excites both errors). It is accepted if no
+    wider than ``max_width``, if the whole cluster is no longer than a click's footprint in
+    the errors (``max_width + 2 * order``: longer unpredictable stretches are noisy
+    transients such as a castanet's impact or a consonant), and if the signal power over
+    ``onset_fit`` samples (12 ms, longer than a bass period, so the waveform's phase does not
+    matter) one order after the grown burst is at most 5 dB above the power before it: a
+    click leaves the music after it as loud as before, a stroke or a note that starts makes
+    it louder. Then the model-change (:func:`_onsets`) and pitch-pulse (:func:`_periodic`)
+    tests, and the burst grows over its whole click (:func:`_grow`). ``power`` is the
+    squared signal.
+    """
+    n, max_width, guard, order = signal.shape[0], geo.max_width, geo.guard, geo.order
+    idx = np.flatnonzero(fwd | bwd)
+    out = np.zeros(n, dtype=bool)
+    if idx.size == 0:
+        return out
+    brk = np.flatnonzero(np.diff(idx) > gap + 1) + 1
+    first = np.concatenate([[0], brk])
+    big = np.iinfo(np.int64).max
+    s_f = np.minimum.reduceat(np.where(fwd[idx], idx, big), first)
+    e_b = np.maximum.reduceat(np.where(bwd[idx], idx, -1), first)
+    last = np.concatenate([brk - 1, [idx.size - 1]])
+    lo_all, hi_all = idx[first], idx[last]
+    span = hi_all - lo_all + 1
+    # "forward error starts it, backward error ends it" localises a click tightly; a smooth
+    # wide click may show only its leading edge, then the whole cluster is taken
+    both = (s_f != big) & (e_b >= 0)
+    tight = both & (e_b >= s_f)
+    s_f = np.where(tight, s_f, lo_all)
+    e_b = np.where(tight, e_b, hi_all)
+    # an edge excites both errors (the backward one just before it); one alone is music
+    ok = (e_b - s_f + 1 <= max_width) & both
+    ok &= span <= max_width + 2 * order
+    # the onset tests look past the whole (grown) click
+    s_f, e_b = _grow(s_f, e_b, low_f, low_b, max_width)
+    win = geo.onset_fit
+    k = np.arange(win)
+    before = np.clip((s_f - order - win)[:, None] + k, 0, n - 1)
+    after = np.clip((e_b + order + 1)[:, None] + k, 0, n - 1)
+    p_before = np.sum(power[before], axis=1)
+    p_after = np.sum(power[after], axis=1)
+    ok &= p_after <= ONSET_RATIO * p_before + 1e-12
+    cand = np.flatnonzero(ok)
+    if cand.size:
+        bad = _onsets(signal, s_f[cand], e_b[cand], geo)
+        bad |= _periodic(zsum, s_f[cand], e_b[cand], geo)
+        ok[cand[bad]] = False
+    lo, hi = s_f[ok], e_b[ok]
+    lo = np.maximum(lo - guard, 0)
+    hi = np.minimum(hi + guard + 1, n)
+    d = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(d, lo, 1)
+    np.add.at(d, hi, -1)
+    return np.cumsum(d[:n]) > 0
+
+
+def _runs_bridged(low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of ``low`` with gaps of up to 2 samples bridged."""
+    starts, stops = _ar.runs(low)
+    if starts.size == 0:
+        return starts, stops
+    join = np.flatnonzero(starts[1:] - stops[:-1] > 2)
+    return starts[np.concatenate([[0], join + 1])], stops[np.concatenate([join, [stops.size - 1]])]
+
+
+def _grow(
+    lo: np.ndarray, hi: np.ndarray, low_f: np.ndarray, low_b: np.ndarray, max_width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Extend bursts ``[lo, hi]`` to the whole click by hysteresis.
+
+    A wide smooth click excites the errors mostly where it bends, and its flanks may stay
+    below the detection threshold; a partly repaired click is barely better than none (the
+    kept part pins the interpolation). So the start moves back over the run of forward-error
+    samples above the lower threshold that holds it, and the end forward over the run of
+    backward-error samples (the forward error of a click spreads *after* it and the backward
+    one *before* it, so each is used on the side where it does not spread), unless the burst
+    would get wider than ``max_width``.
+    """
+    new_lo, new_hi = lo, hi
+    starts, stops = _runs_bridged(low_f)
+    if starts.size:
+        i = np.minimum(np.searchsorted(stops, lo, side="right"), starts.size - 1)
+        new_lo = np.where(starts[i] <= lo, np.minimum(starts[i], lo), lo)
+    starts, stops = _runs_bridged(low_b)
+    if starts.size:
+        j = np.minimum(np.searchsorted(stops, hi, side="right"), starts.size - 1)
+        new_hi = np.where(starts[j] <= hi, np.maximum(stops[j] - 1, hi), hi)
+    fits = new_hi - new_lo + 1 <= max_width
+    return np.where(fits, new_lo, lo), np.where(fits, new_hi, hi)
+
+
+def _close(mask: np.ndarray, hole: int, width: int) -> np.ndarray:
+    """Fill the gaps of at most ``hole`` samples between bursts, if the result is at most
+    ``width`` wide.
+
+    A smooth wide click excites the prediction errors at its two edges, which can be found
+    as two bursts with the click's middle between them; kept, those samples pin the
+    interpolation to the click's level and the repair is worse than none. Music samples
+    bridged this way by mistake are interpolated well.
+    """
+    starts, stops = _ar.runs(mask)
+    out = mask.copy()
+    if starts.size < 2:
+        return out
+    merge = (starts[1:] - stops[:-1] <= hole) & (stops[1:] - starts[:-1] <= width)
+    for k in np.flatnonzero(merge):
+        out[stops[k] : starts[k + 1]] = True
+    return out
+
+
+def _onsets(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """Which bursts ``[lo, hi]`` of ``x`` are musical onsets rather than clicks.
+
+    An AR model is fitted to the ``onset_fit`` samples just before the burst and used to
+    predict the ``8 * order`` samples one order after it (so that neither the fit nor the
+    predictions touch the burst). A click leaves the music after it as it was before, so the
+    typical (median) error there is about the in-sample one; a new note, a stroke or a
+    consonant brings components the old model does not know, and the error grows. Ratio above
+    ``ONSET_ERROR`` means onset.
+    """
+    n = x.shape[0]
+    p, g, L = geo.order, geo.guard + 1, geo.onset_fit
+    la = 8 * p
+    seg_b = x[np.clip((lo - g - L)[:, None] + np.arange(L), 0, n - 1)]
+    seg_a = x[np.clip((hi + 1 + g)[:, None] + np.arange(la + p), 0, n - 1)]
+    nfft = 1 << int(np.ceil(np.log2(L + p + 1)))
+    spec = np.fft.rfft(seg_b * np.hanning(L + 2)[1:-1], nfft, axis=1)
+    r = np.fft.irfft(spec.real**2 + spec.imag**2, nfft, axis=1)[:, : p + 1]
+    r[:, 0] = r[:, 0] * (1.0 + 1e-5) + 1e-10 * L
+    c = _ar.levinson(r)[:, ::-1]
+    e_b = np.einsum("mij,mj->mi", sliding_window_view(seg_b, p + 1, axis=1), c)
+    e_a = np.einsum("mij,mj->mi", sliding_window_view(seg_a, p + 1, axis=1), c)
+    m_b = np.median(np.abs(e_b), axis=1)
+    m_a = np.median(np.abs(e_a), axis=1)
+    return m_a > ONSET_ERROR * m_b + _ar.SCALE_FLOOR
+
+
+def _periodic(z: np.ndarray, lo: np.ndarray, hi: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """Which bursts ``[lo, hi]`` are pitch pulses rather than clicks.
+
+    In voiced speech (and bowed or blown notes with a strong excitation) the prediction error
+    peaks once per period, at each glottal closure. A burst whose peak statistic ``z`` has
+    peaks of comparable height (a third to three times) one period (2.5-12.5 ms, 80-400 Hz)
+    before *and* after it, within 2 samples of jitter, is such a pulse and is left alone.
+    Random clicks almost never have partners at matching lags on both sides.
+    """
+    n = z.shape[0]
+    k = np.arange(int((hi - lo).max()) + 1)
+    pos = np.minimum(lo[:, None] + k, hi[:, None])
+    zz = z[np.clip(pos, 0, n - 1)]
+    argpk = pos[np.arange(lo.size), np.argmax(zz, axis=1)]
+    peak = zz.max(axis=1)[:, None]
+    lags = np.arange(geo.pitch[0], geo.pitch[1] + 1)
+    zm = maximum_filter1d(z, 5)
+    pb = zm[np.clip(argpk[:, None] - lags, 0, n - 1)]
+    pa = zm[np.clip(argpk[:, None] + lags, 0, n - 1)]
+    near = lambda v: (v > peak / 3.0) & (v < 3.0 * peak)  # noqa: E731
+    return (near(pb) & near(pa)).any(axis=1)
+
+
+def repair_impulses(
+    audio: np.ndarray,
+    rate: int,
+    *,
+    threshold: float,
+    geo: _Geometry,
+    link: bool,
+    offset: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Detect and rebuild impulses in every channel.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(channels, frames)]
+    threshold : float
+        Detection level in robust standard deviations of the prediction error.
+    geo : _Geometry
+        Frame, segment and width sizes in samples (see :func:`geometry`).
+    link : bool
+        Joint detection across channels.
+    offset : int
+        Absolute index of the first frame (keeps the analysis grid fixed in the file).
+
+    Returns
+    -------
+    repaired : np.ndarray [shape=(channels, frames), dtype=float64]
+        Samples outside the detected bursts are exactly the input samples.
+    mask : np.ndarray [shape=(channels, frames), dtype=bool]
+        The rebuilt samples.
+    """
+    x = np.asarray(audio, dtype=np.float64)
+    ch, n = x.shape
+    mask = np.zeros((ch, n), dtype=bool)
+    y = x
+    if n < 4 * geo.order:
+        return x.copy(), mask
+    hop, p = geo.hop, geo.order
+    frame0 = offset // hop
+    lead = offset - frame0 * hop
+    for gap in geo.gaps:
+        filters = []
+        zf = np.empty((ch, n))
+        zb = np.empty((ch, n))
+        for c in range(ch):
+            filt = _ar.frame_ar(y[c], offset=offset, hop=hop, win=geo.win, order=p)
+            ef, eb = _ar.residuals(y[c], filt, offset=offset, hop=hop)
+            zf[c] = np.abs(ef) / _ar.robust_scale(ef, offset=offset, seg=geo.seg, radius=geo.radius)
+            zb[c] = np.abs(eb) / _ar.robust_scale(eb, offset=offset, seg=geo.seg, radius=geo.radius)
+            filters.append(filt)
+        hf, hb = zf > threshold, zb > threshold
+        if link and ch > 1:
+            # an impulse in every channel at once is accepted at a lower level in each
+            hf |= np.min(zf, axis=0) > JOINT * threshold
+            hb |= np.min(zb, axis=0) > JOINT * threshold
+        power = y * y
+        for c in range(ch):
+            zsum = zf[c] + zb[c]
+            level = max(LOW * threshold, LOW_MIN)
+            low_f, low_b = zf[c] > level, zb[c] > level
+            mask[c] |= _events(hf[c], hb[c], power[c], y[c], zsum, low_f, low_b, gap, geo)
+        out = np.empty_like(x)
+        for c in range(ch):
+            mask[c] = _close(mask[c], geo.max_width // 2, geo.max_width + 2 * geo.guard)
+            starts, stops = _ar.runs(mask[c])
+            centre = (starts + stops) // 2
+            fidx = np.minimum((centre + lead) // hop, filters[c].shape[0] - 1)
+            out[c] = _ar.lsar_fill(
+                x[c], mask[c], starts, stops, filters[c][fidx], max_unknown=geo.max_unknown
+            )
+        y = out
+    return y, mask
+
+
+class _ImpulsiveStage(Stage):
+    offers_removed = True
+    #: detection threshold (robust standard deviations) at sensitivity 0.5
+    threshold_mid: ClassVar[float]
+
+    def threshold(self) -> float:
+        return self.threshold_mid * 2.0 ** (2.0 * (0.5 - self.params.sensitivity))
+
+    def context_frames(self, rate: int) -> int:
+        return geometry(self.params, rate).context()
+
+    def preferred_block_frames(self, rate: int) -> int:
+        return max(65536, 2 * self.context_frames(rate))
+
+    def process(
+        self, audio: np.ndarray, rate: int, *, analysis: Any = None, offset: int = 0
+    ) -> np.ndarray:
+        geo = geometry(self.params, rate)
+        y, _ = repair_impulses(
+            audio,
+            rate,
+            threshold=self.threshold(),
+            geo=geo,
+            link=self.params.link_channels,
+            offset=offset,
+        )
+        return y.astype(np.float32)
+
+    def detect(self, audio: np.ndarray, rate: int) -> np.ndarray:
+        """Boolean mask [shape=(channels, frames)] of the samples the stage rebuilds."""
+        geo = geometry(self.params, rate)
+        _, mask = repair_impulses(
+            audio, rate, threshold=self.threshold(), geo=geo, link=self.params.link_channels
+        )
+        return mask
+
+
+@register
+class Declick(_ImpulsiveStage):
+    name = "declick"
+    title = "De-click"
+    summary = "Find clicks with an AR model of the music and rebuild them by AR interpolation."
+    Params = DeclickParams
+    threshold_mid = 9.0
+
+
+@register
+class Decrackle(_ImpulsiveStage):
+    name = "decrackle"
+    title = "De-crackle"
+    summary = "Remove dense small impulses (crackle) without dulling transients."
+    Params = DecrackleParams
+    threshold_mid = 5.0

@@ -1,0 +1,188 @@
+"""Declipping: find clipped runs and rebuild them consistently with an AR model.
+
+An overloaded converter, tape or cutting amplifier flattens the peaks of the waveform at a clip
+level. The samples there are not lost without trace: the true waveform went *beyond* the clip
+level, with the same sign. This stage
+
+1. finds the clip level of each channel and polarity over the whole file (an analysis pass):
+   a histogram of sample magnitudes in 0.01 dB bins shows a pile-up at and just below the peak
+   when the signal was clipped (also after a gain change or mild filtering, which spread the
+   pile-up over a few bins), and a thin tail when it was not (strong soft clipping, whose
+   pile-up spreads over decibels, is not detected yet: set ``clip_level_db`` for it);
+2. marks the samples at or beyond that level;
+3. rebuilds them by least-squares AR interpolation under the consistency constraint
+   ``|y| >= level`` with the clipped sample's sign (an active-set loop pins violating samples
+   to the level and re-solves), with the AR model estimated without the clipped samples and
+   then re-estimated on the reconstruction (Janssen iterations).
+
+Samples that are not clipped are returned bit-exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from audio_restorer.stages import _ar
+from audio_restorer.stages.base import Stage
+from audio_restorer.stages.params import StageParams, param
+from audio_restorer.stages.registry import register
+
+#: magnitude histogram: 0.01 dB bins from -80 dBFS to +20 dBFS
+_BIN_DB = 0.01
+_LO_DB = -80.0
+_NBINS = round(100.0 / _BIN_DB)
+
+
+@dataclass(frozen=True)
+class DeclipParams(StageParams):
+    clip_level_db: float | None = param(
+        None,
+        min=-60.0,
+        max=12.0,
+        step=0.1,
+        unit="dBFS",
+        help="Clip level; automatic (found from the file's level histogram) when unset.",
+    )
+    sensitivity: float = param(
+        0.5,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Higher accepts a smaller pile-up of samples near the peak as clipping.",
+    )
+    max_run_ms: float = param(
+        4.0, min=0.1, max=20.0, step=0.1, unit="ms", help="Longest clipped run rebuilt."
+    )
+    ar_order: int = param(
+        32, min=8, max=64, step=1, help="Order of the autoregressive model of the music."
+    )
+    iterations: int = param(
+        2, min=1, max=4, step=1, help="Model re-estimations on the reconstruction (Janssen)."
+    )
+
+
+class ClipHistogram:
+    """Whole-file analysis: per channel and polarity, a histogram of magnitudes in dB."""
+
+    def __init__(self, channels: int) -> None:
+        self.counts = np.zeros((channels, 2, _NBINS + 1), dtype=np.int64)
+
+    def update(self, block: np.ndarray) -> None:
+        for c in range(block.shape[0]):
+            for k, part in enumerate((block[c][block[c] > 0], -block[c][block[c] < 0])):
+                if part.size:
+                    db = 20.0 * np.log10(part.astype(np.float64))
+                    b = np.clip(((db - _LO_DB) / _BIN_DB).astype(np.int64), 0, _NBINS)
+                    self.counts[c, k] += np.bincount(b, minlength=_NBINS + 1)
+
+    def result(self) -> np.ndarray:
+        return self.counts
+
+
+def clip_levels(counts: np.ndarray, *, sensitivity: float) -> np.ndarray:
+    """Clip level (linear, > 0) per channel and polarity, 0 where the signal is not clipped.
+
+    The pile-up test: walking down from the highest occupied bin, bins are part of the clip
+    region while they hold more than ``ratio`` times the average count of the bins 1-3 dB
+    below the peak (the density an unclipped signal would have there). The region is clipping
+    if it holds at least ``min_count`` samples.
+
+    Parameters
+    ----------
+    counts : np.ndarray [shape=(channels, 2, bins)]
+        From :class:`ClipHistogram` (polarity 0 positive, 1 negative).
+    """
+    ratio = 8.0 * 4.0 ** (0.5 - sensitivity)
+    min_count = 12.0 * 4.0 ** (0.5 - sensitivity)
+    levels = np.zeros(counts.shape[:2])
+    for c in range(counts.shape[0]):
+        for k in range(2):
+            h = counts[c, k]
+            occupied = np.flatnonzero(h)
+            if occupied.size == 0:
+                continue
+            top = int(occupied[-1])
+            base_bins = h[max(0, top - 300) : max(0, top - 100)]
+            baseline = float(base_bins.mean()) if base_bins.size else 0.0
+            limit = max(ratio * baseline, 2.0)
+            i = top
+            while i > max(0, top - 200) and h[i] > limit:
+                i -= 1
+            region = float(h[i + 1 : top + 1].sum())
+            if i == top or region < min_count:
+                continue
+            levels[c, k] = 10.0 ** ((_LO_DB + (i + 1) * _BIN_DB) / 20.0)
+    return levels
+
+
+@register
+class Declip(Stage):
+    name = "declip"
+    title = "De-clip"
+    summary = "Rebuild clipped peaks beyond the clip level with a constrained AR interpolation."
+    Params = DeclipParams
+    offers_removed = True
+
+    def _geometry(self, rate: int) -> tuple[int, int, int]:
+        hop = max(64, round(0.02 * rate))
+        max_run = max(2, round(self.params.max_run_ms * 1e-3 * rate))
+        return hop, 2 * hop, max_run
+
+    def context_frames(self, rate: int) -> int:
+        _hop, win, max_run = self._geometry(rate)
+        p = self.params.ar_order
+        per_iter = 2 * win + 2 * int(_ar._bucket(np.array([max_run]))[0]) + 8 * p
+        return self.params.iterations * per_iter
+
+    def analyzer(self, rate: int, channels: int) -> ClipHistogram | None:
+        return ClipHistogram(channels) if self.params.clip_level_db is None else None
+
+    def levels(self, audio: np.ndarray, analysis: Any) -> np.ndarray:
+        """Clip levels (channels, 2) from the analysis, the fixed parameter, or ``audio``."""
+        if self.params.clip_level_db is not None:
+            lvl = 10.0 ** (self.params.clip_level_db / 20.0)
+            return np.full((audio.shape[0], 2), lvl)
+        if analysis is None:
+            hist = ClipHistogram(audio.shape[0])
+            hist.update(audio)
+            analysis = hist.result()
+        return clip_levels(analysis, sensitivity=self.params.sensitivity)
+
+    def clipped_mask(self, audio: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Boolean mask [shape=(channels, frames)] of samples at or beyond the clip level."""
+        pos = np.where(levels[:, :1] > 0, audio >= levels[:, :1], False)
+        neg = np.where(levels[:, 1:] > 0, audio <= -levels[:, 1:], False)
+        return pos | neg
+
+    def process(
+        self, audio: np.ndarray, rate: int, *, analysis: Any = None, offset: int = 0
+    ) -> np.ndarray:
+        levels = self.levels(audio, analysis)
+        mask = self.clipped_mask(audio, levels)
+        out = audio.copy()
+        if not mask.any() or audio.shape[1] < 4 * self.params.ar_order:
+            return out
+        hop, win, max_run = self._geometry(rate)
+        p = self.params.ar_order
+        lead = offset % hop
+        for c in range(audio.shape[0]):
+            if not mask[c].any():
+                continue
+            x = audio[c].astype(np.float64)
+            level = np.where(x > 0, levels[c, 0], levels[c, 1]) * mask[c]
+            starts, stops = _ar.runs(mask[c])
+            fidx = (starts + stops) // 2
+            y = x
+            for it in range(self.params.iterations):
+                excl = mask[c] if it == 0 else None
+                filt = _ar.frame_ar(y, offset=offset, hop=hop, win=win, order=p, exclude=excl)
+                fi = np.minimum((fidx + lead) // hop, filt.shape[0] - 1)
+                y = _ar.lsar_fill(
+                    x, mask[c], starts, stops, filt[fi], max_unknown=max_run, level=level
+                )
+            done = mask[c] & (y != x)
+            out[c, done] = y[done].astype(np.float32)
+        return out
