@@ -44,7 +44,9 @@ def test_restore_one_file_with_preset_and_set(tmp_path, wav_file):
         "--preset",
         "shellac78",
         "--set",
-        "rumble.cutoff_hz=40",
+        "eq.rumble_hz=40",
+        "--set",
+        "wowflutter.enabled=true",
         "--bit-depth",
         "16",
         "-q",
@@ -53,7 +55,12 @@ def test_restore_one_file_with_preset_and_set(tmp_path, wav_file):
     assert sf.info(str(out)).subtype == "PCM_16"
     doc = json.loads((tmp_path / "o.flac.restoration.json").read_text())
     assert doc["preset"] == "shellac78"
-    assert doc["chain"][0]["params"]["cutoff_hz"] == 40.0
+    chain = {c["stage"]: c for c in doc["chain"]}
+    assert chain["eq"]["params"]["rumble_hz"] == 40.0
+    assert chain["eq"]["params"]["curve"] == "shellac"
+    assert "wowflutter" in chain and "declip" not in chain  # switched on / off by default
+    assert doc["measurements"]["after"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.1)
+    assert doc["measurements"]["after"]["true_peak_dbtp"] <= -1.0
     assert sha256_file(src) == before
 
 
@@ -69,14 +76,15 @@ def test_stages_alone_and_switching_a_stage_off(tmp_path, wav_file):
             "-o",
             tmp_path / "b.wav",
             "--preset",
-            "shellac78",
+            "vinyl",
             "--set",
-            "rumble.enabled=false",
+            "declick.enabled=false",
             "-q",
         )
         == 0
     )
-    assert json.loads((tmp_path / "b.wav.restoration.json").read_text())["chain"] == []
+    chain = json.loads((tmp_path / "b.wav.restoration.json").read_text())["chain"]
+    assert [c["stage"] for c in chain] == ["decrackle", "eq", "loudness", "limiter"]
 
 
 def test_out_dir_with_several_inputs_and_a_bad_one(tmp_path, wav_file, capsys):
@@ -102,7 +110,7 @@ def test_out_dir_with_several_inputs_and_a_bad_one(tmp_path, wav_file, capsys):
     [
         (["--stages", "nope"], "unknown stage 'nope'"),
         (["--preset", "nope"], "no preset named 'nope'"),
-        (["--set", "rumble.cutoff_hz=1"], "rumble.cutoff_hz must be in 5.0..300.0 Hz"),
+        (["--set", "eq.rumble_hz=1000"], "eq.rumble_hz must be in 0.0..150.0 Hz"),
         (["--set", "gain.gain_db=3"], "stage 'gain' is not in the chain"),
         (["--set", "rumble"], "expects STAGE.PARAM=VALUE"),
     ],

@@ -173,21 +173,21 @@ def test_changed_parameter_is_in_the_chain_the_worker_receives(make_window, qtbo
     window.chain_editor.load_preset("vinyl")
     window.add_paths([write(tmp_path / "take.wav")])
     editor = window.chain_editor
-    editor.stage_list.setCurrentRow(0)
-    box = editor.form.editors["cutoff_hz"].box
-    assert box.accessibleName() == "rumble.cutoff_hz"
+    editor.stage_list.setCurrentRow(2)  # vinyl: declick, decrackle, eq, ...
+    box = editor.form.editors["rumble_hz"].box
+    assert box.accessibleName() == "eq.rumble_hz"
     box.setValue(80.0)
     assert editor.modified and "(modified)" in editor.preset_note.text()
     run_batch(qtbot, window)
     assert len(received) == 1
-    assert received[0].find("rumble").params["cutoff_hz"] == 80.0
+    assert received[0].find("eq").params["rumble_hz"] == 80.0
     # the worker got a private copy: editing now does not change what it ran
     box.setValue(120.0)
-    assert received[0].find("rumble").params["cutoff_hz"] == 80.0
+    assert received[0].find("eq").params["rumble_hz"] == 80.0
     item = window.model.items[0]
     assert item.status is Status.DONE
     report = json.loads(Path(str(item.output) + ".restoration.json").read_text())
-    assert report["chain"][0]["params"]["cutoff_hz"] == 80.0
+    assert report["chain"][2]["params"]["rumble_hz"] == 80.0
 
 
 def test_real_restore_completes_while_the_gui_thread_stays_responsive(make_window, qtbot, tmp_path):
@@ -291,16 +291,16 @@ def test_preset_save_rename_delete_round_trip(make_window):
     window = make_window()
     editor = window.chain_editor
     editor.load_preset("vinyl")
-    editor.stage_list.setCurrentRow(0)
-    editor.form.editors["cutoff_hz"].box.setValue(42.0)
+    editor.stage_list.setCurrentRow(2)
+    editor.form.editors["rumble_hz"].box.setValue(42.0)
     editor.save_preset_as("my vinyl")
     assert (presets.user_dir() / "my vinyl.json").exists()
     assert "my vinyl" in editor.preset_names()
     assert editor.preset_combo.currentData() == "my vinyl" and not editor.modified
     editor.load_preset("none")
-    assert editor.chain.find("rumble") is None
+    assert editor.chain.find("eq") is None
     editor.load_preset("my vinyl")
-    assert editor.chain.find("rumble").params["cutoff_hz"] == 42.0
+    assert editor.chain.find("eq").params["rumble_hz"] == 42.0
     editor.rename_preset("my vinyl 2")
     assert "my vinyl 2" in editor.preset_names() and "my vinyl" not in editor.preset_names()
     editor.delete_preset()
@@ -311,15 +311,15 @@ def test_preset_save_rename_delete_round_trip(make_window):
 def test_settings_and_edited_chain_persist_across_restarts(make_window, tmp_path):
     window = make_window()
     window.chain_editor.load_preset("vinyl")
-    window.chain_editor.stage_list.setCurrentRow(0)
-    window.chain_editor.form.editors["order"].box.setValue(6)
+    window.chain_editor.stage_list.setCurrentRow(2)
+    window.chain_editor.form.editors["rumble_hz"].box.setValue(33.0)
     window.export_panel.format.setCurrentText("flac")
     window.export_panel.bit_depth.setCurrentText("16")
     window.resize(640, 470)
     window.close()
     again = make_window()
     assert again.chain_editor.preset_name == "vinyl"
-    assert again.chain_editor.chain.find("rumble").params["order"] == 6
+    assert again.chain_editor.chain.find("eq").params["rumble_hz"] == 33.0
     assert again.export_panel.format.currentText() == "flac"
     assert again.export_panel.bit_depth.currentText() == "16"
     assert (again.size().width(), again.size().height()) == (640, 470)
