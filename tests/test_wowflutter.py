@@ -14,7 +14,7 @@ from audio_restorer.stages.base import process_in_blocks
 from audio_restorer.stages.wowflutter import CENTS, WowFlutter
 
 RATE = 22050
-WOW_FLUTTER = [(0.55, 0.003, 0.3), (6.0, 0.001, 1.0)]  # 78 rpm eccentricity + 6 Hz flutter
+WOW_FLUTTER = [(1.3, 0.003, 0.3), (6.0, 0.001, 1.0)]  # 78 rpm eccentricity + 6 Hz flutter
 
 
 def _analyse(stage: WowFlutter, audio: np.ndarray):
@@ -153,8 +153,9 @@ def test_process_needs_its_analysis():
 
 def test_crepe_engine_tracks_wow():
     pytest.importorskip("torch")
-    comp = [(0.75, 0.004, 0.0)]
-    _, warped = make_clip(2.5, RATE, comp, seed=1, voices=1)
+    # a wow is only corrected as a line with a few periods in the clip (1.3 Hz: 5 periods)
+    comp = [(1.3, 0.004, 0.0)]
+    _, warped = make_clip(4.0, RATE, comp, seed=1, voices=1)
     tm = _analyse(WowFlutter(engine="crepe", model="tiny"), warped)
     t = np.arange(tm.correction_cents.size) * tm.hop_s
     true = np.log(speed_curve(t, comp)) * CENTS

@@ -112,10 +112,39 @@ class SpectrumAnalyzer:
         return freqs, power / max(count, 1)
 
 
+#: the roll-off above an edge must fall at least this fast (dB/octave)...
+MIN_ROLLOFF_DB_PER_OCT = 30.0
+#: ...and this much faster than the music's own slope in the octave below
+MIN_CONTRAST_DB_PER_OCT = 24.0
+#: the octave below an edge must fall no faster than this (music's own slope); a spectrum
+#: already falling steeply there (a dark synthesised piano) is a natural roll-off
+MIN_MUSIC_SLOPE_DB_PER_OCT = -18.0
+#: edges above this fraction of Nyquist (renders and MP3s at 16+ kHz) are left alone
+MAX_EDGE_NYQ = 0.7
+#: points per octave of the log-frequency grid the edge is searched on
+_PER_OCT = 48
+
+
+def _mean_between(csum: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Mean of the values whose cumulative sum is ``csum`` over index ranges [lo, hi)."""
+    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+
+
 def detect_bandwidth(
     freqs: np.ndarray, power: np.ndarray, *, min_drop_db: float = 15.0
 ) -> AirAnalysis:
-    """Find a steep band edge in a long-term power spectrum.
+    """Find the band edge of a low-passed transfer in its long-term power spectrum.
+
+    The level (dB, smoothed over ~1/12 octave so harmonic gaps do not count) is put on a
+    log-frequency grid and described, around every candidate edge ``f``, by two segments: the
+    music's own slope over the octave below (difference of the mean levels of its two
+    half-octaves) and the roll-off over the third of an octave above (difference of its two
+    sixth-octaves). An edge needs a roll-off of at least ``MIN_ROLLOFF_DB_PER_OCT`` that is
+    ``MIN_CONTRAST_DB_PER_OCT`` steeper than the slope below, and the level further up (from
+    half an octave above on, a noise floor included) must stay ``min_drop_db`` below the level
+    at the edge. A zero-phase 4th-order Butterworth (48 dB/oct) and brick walls both pass;
+    music's natural high-frequency fall (6-20 dB/oct) does not. Of the candidates the one with
+    the largest contrast is the knee.
 
     Parameters
     ----------
@@ -128,46 +157,71 @@ def detect_bandwidth(
     -------
     AirAnalysis
         ``cutoff_hz`` is the frequency where the level has fallen 6 dB below the level of the
-        band under the edge, or None when no fall of ``min_drop_db`` within a sixth of an octave
-        exists (with the level above staying at least that far down).
+        band under the edge, or None when no edge is found.
     """
     peak = np.max(power) if power.size else 0.0
-    if peak <= 0:
+    if peak <= 0 or freqs.size < 16:
         return AirAnalysis(None, -6.0, 0.0)
     level = 10.0 * np.log10(power / peak + 1e-14)
-    level = ndimage.uniform_filter1d(level, size=5, mode="nearest")
     nyq = freqs[-1]
-    size = freqs.size
-    ks = np.flatnonzero((freqs >= 1500.0) & (freqs <= 0.97 * nyq))
-    if not ks.size:
+    lo_hz = 500.0
+    if nyq < 4 * lo_hz:
         return AirAnalysis(None, -6.0, 0.0)
-    ws = np.maximum(3, (ks * 0.12).astype(int))  # about a sixth of an octave
-    csum = np.concatenate([[0.0], np.cumsum(level)])
-    below = (csum[ks] - csum[np.maximum(0, ks - ws)]) / np.minimum(ws, ks)
-    hi = np.minimum(size, ks + 1 + ws)
-    above = (csum[hi] - csum[ks + 1]) / np.maximum(1, hi - ks - 1)
-    # the level further up must stay down too (a narrow whistle does not count: median first)
-    rough = ndimage.median_filter(level, size=15, mode="nearest")
-    suffix_max = np.maximum.accumulate(rough[::-1])[::-1]
-    rest = np.where(hi < size, suffix_max[np.minimum(hi, size - 1)], -np.inf)
-    drop = np.where(rest <= below - min_drop_db, below - above, 0.0)
-    best = int(np.argmax(drop))
-    best_drop, best_k = float(drop[best]), int(ks[best])
-    if best_drop < min_drop_db:
-        return AirAnalysis(None, -6.0, best_drop)
-    w = max(3, int(best_k * 0.12))
-    ref = np.median(level[max(0, best_k - w) : best_k])
-    # walk down the edge on a curve smoothed over ~1/12 octave (harmonic gaps are not the edge)
-    smooth = ndimage.median_filter(level, size=max(3, w // 2), mode="nearest")
-    k = max(1, best_k - w)
-    while k < freqs.size - 1 and smooth[k] > ref - 6.0:
-        k += 1
-    cutoff = float(freqs[k])
+    grid = lo_hz * 2.0 ** (np.arange(int(np.log2(nyq / lo_hz) * _PER_OCT) + 1) / _PER_OCT)
+    # mean over ~1/12 octave of bins around every point of the log grid
+    step = freqs[1] - freqs[0]
+    bins = np.maximum(1, (grid * 0.06 / step).astype(int))  # 1/12 octave in bins, per point
+    csum_lin = np.concatenate([[0.0], np.cumsum(level)])
+    idx = np.searchsorted(freqs, grid)
+    g_lo = np.clip(idx - bins // 2, 0, freqs.size - 1)
+    g_hi = np.clip(idx + bins // 2 + 1, 1, freqs.size)
+    g = _mean_between(csum_lin, g_lo, g_hi)
+    n = g.size
+    csum = np.concatenate([[0.0], np.cumsum(g)])
+    k = np.arange(n)
+    o, h, s6, t3 = _PER_OCT, _PER_OCT // 2, _PER_OCT // 6, _PER_OCT // 3
+    valid = (k >= o) & (k + t3 < n)
+    kk = k[valid]
+    below = (_mean_between(csum, kk - h, kk) - _mean_between(csum, kk - o, kk - h)) / 0.5
+    above = (_mean_between(csum, kk + s6, kk + t3) - _mean_between(csum, kk, kk + s6)) / (1 / 6)
+    # the level from half an octave above the edge to Nyquist stays down (floor included)
+    suffix_max = np.maximum.accumulate(g[::-1])[::-1]
+    far = np.where(kk + h < n, suffix_max[np.minimum(kk + h, n - 1)], -np.inf)
+    edge_level = _mean_between(csum, kk - s6, kk)
+    drop = edge_level - far
+    contrast = below - above
+    ok = (
+        (above <= -MIN_ROLLOFF_DB_PER_OCT)
+        & (contrast >= MIN_CONTRAST_DB_PER_OCT)
+        & (drop >= min_drop_db)
+        & (grid[kk] >= 1500.0)
+        & (grid[kk] <= MAX_EDGE_NYQ * nyq)
+        & (below >= MIN_MUSIC_SLOPE_DB_PER_OCT)
+    )
+    if not np.any(ok):
+        return AirAnalysis(None, -6.0, float(np.max(drop, initial=0.0)))
+    best = int(np.argmax(np.where(ok, contrast, -np.inf)))
+    best_k = int(kk[best])
+    knee_hz = float(grid[best_k])
+    # walk down the edge on the bins, median-smoothed over ~1/24 octave (harmonic gaps are
+    # not the edge), from the reference level of the sixth of an octave under the knee
+    kb = int(np.searchsorted(freqs, knee_hz))
+    start = int(np.searchsorted(freqs, knee_hz * 2.0 ** (-1 / 3)))
+    ref = float(
+        np.median(
+            level[start : max(start + 1, int(np.searchsorted(freqs, knee_hz * 2.0 ** (-1 / 6))))]
+        )
+    )
+    smooth = ndimage.median_filter(level, size=max(3, int(kb * 0.06)), mode="nearest")
+    j = int(np.searchsorted(freqs, knee_hz * 2.0 ** (-1 / 12)))
+    while j < freqs.size - 1 and smooth[j] > ref - 6.0:
+        j += 1
+    cutoff = float(freqs[j])
     band = (freqs >= cutoff / 2) & (freqs <= 0.9 * cutoff)
     slope = -6.0
     if np.count_nonzero(band) >= 4:
         slope = float(np.polyfit(np.log2(freqs[band]), level[band], 1)[0])
-    return AirAnalysis(cutoff, float(np.clip(slope, -30.0, -3.0)), float(best_drop))
+    return AirAnalysis(cutoff, float(np.clip(slope, -30.0, -3.0)), float(drop[best]))
 
 
 class AirAnalyzer(SpectrumAnalyzer):

@@ -50,6 +50,14 @@ MAX_SHIFT_S = 0.1
 WOW_FLUTTER_HZ = 4.0
 #: fastest flutter corrected
 MAX_FLUTTER_HZ = 40.0
+#: half-width of the modulation-frequency neighbourhood a wow line must stand out of
+LINE_HALF_WIDTH_HZ = 1.0
+#: power ratio a wow line must reach over that neighbourhood's median
+LINE_RATIO = 10.0 ** (6.0 / 10.0)
+#: lowest modulation-frequency cell of a line (3 cells: 0.15 Hz with 20 s segments, 0.6 Hz with 5 s)
+MIN_LINE_BIN = 3
+#: longest segment of the significance gate's short-time spectrum, curve frames (20 s)
+SEGMENT_FRAMES = 2048
 #: the analysis-window compensation never amplifies more than this
 MAX_COMPENSATION = 3.0
 CENTS = 1200.0 / np.log(2.0)
@@ -253,7 +261,7 @@ def significance_gate(
     n = estimate.size
     if n < 16:
         return np.zeros(n)
-    nper = int(min(1024, 2 ** np.floor(np.log2(n))))
+    nper = int(min(SEGMENT_FRAMES, 2 ** np.floor(np.log2(n))))
     hop = nper // 4
     kw = dict(fs=frame_rate, nperseg=nper, noverlap=nper - hop)
     _, _, z = signal.stft(estimate, **kw)
@@ -264,9 +272,31 @@ def significance_gate(
     noise = ndimage.uniform_filter(
         ndimage.median_filter(noise, size=(9, 1), mode="nearest"), size=(1, 9), mode="nearest"
     )
+    # A mechanical wow or flutter is periodic and steady: a narrow line at the same
+    # modulation frequency all through the file. Intonation, glides and the music's own
+    # pitch motion that every partial shares (one voice, a speaker) spread over many
+    # frequencies. Lines are found in the whole-file average spectrum (Welch), where they must
+    # stand LINE_RATIO above the median of their +-LINE_HALF_WIDTH_HZ neighbourhood, as well
+    # as ``ratio`` above the halves' noise floor; only their cells are kept, in every segment.
+    mean_power = power.mean(axis=1)
+    half = max(4, round(LINE_HALF_WIDTH_HZ * nper / frame_rate))
+    motion = ndimage.median_filter(mean_power, size=2 * half + 1, mode="reflect")
+    mean_noise = noise.mean(axis=1)
     # |Z| of a sinusoid of amplitude A is A / 2 with scipy's default scaling
-    keep = (power > ratio * noise) & (power > (0.5 * min_amplitude) ** 2)
-    gain = np.where(keep, np.sqrt(np.clip(1.0 - noise / np.maximum(power, 1e-30), 0.0, 1.0)), 0.0)
+    # a line needs neighbours on both sides and a few periods in a segment: none near 0 Hz
+    # (there the music's phrasing and slow tempo changes dominate)
+    low = np.arange(mean_power.size) < MIN_LINE_BIN
+    line = (
+        ~low
+        & (mean_power > LINE_RATIO * motion)
+        & (mean_power > ratio * mean_noise)
+        & (mean_power > (0.5 * min_amplitude) ** 2)
+    )
+    line_gain = np.sqrt(np.clip(1.0 - np.maximum(motion, mean_noise) / mean_power, 0.0, 1.0))
+    # a line's window main lobe spans +-2 cells: keep those with it, at the line's gain
+    lobe = ndimage.maximum_filter1d(np.where(line, line_gain, 0.0), size=5, mode="constant")
+    local = np.sqrt(np.clip(1.0 - noise / np.maximum(power, 1e-30), 0.0, 1.0))
+    gain = lobe[:, None] * local
     if not np.any(gain):
         return np.zeros(n)
     _, out = signal.istft(z * gain, **kw)
