@@ -389,6 +389,29 @@ class ChainEditor(QWidget):
         self._rebuild_list(select=len(self.chain.stages) - 1)
         self._changed()
 
+    def insert_stage(self, index: int, config: StageConfig) -> None:
+        """Insert ``config`` at ``index`` (nothing when that stage is already in the chain)."""
+        get_stage_class(config.stage)
+        if self.chain.find(config.stage) is not None:
+            return
+        self.chain.stages.insert(index, config)
+        self._rebuild_list(select=index)
+        self._changed()
+
+    def set_stems(self, stage: str, stems: dict[str, Any] | None) -> None:
+        """Replace the per-stem sub-chains of ``stage``'s entry (validated by the stage)."""
+        config = self.chain.find(stage)
+        if config is None:
+            return
+        trial = StageConfig(config.stage, dict(config.params), config.enabled, stems)
+        trial.build()  # raises ParameterError naming the problem
+        config.stems = trial.stems
+        self._changed()
+
+    def refresh_form(self) -> None:
+        """Re-show the selected stage's settings (after an edit made elsewhere)."""
+        self._show_stage(self.stage_list.currentRow())
+
     def _fill_add_menu(self) -> None:
         self.add_menu.clear()
         present = {c.stage for c in self.chain.stages}
