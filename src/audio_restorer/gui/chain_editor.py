@@ -159,9 +159,9 @@ class ChainEditor(QWidget):
         self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.scroll.setAccessibleName("Stage settings")
         split.addWidget(self.scroll)
-        split.setStretchFactor(0, 1)
+        split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([150, 450])
+        split.setSizes([240, 360])
         top.setMinimumHeight(110)
         self.form: StageForm | None = None
         self.reload_presets()

@@ -278,6 +278,7 @@ class DevicePanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.models_table.setMinimumHeight(150)
         ml.addWidget(self.models_table, 1)
         self.models_note = QLabel()
         self.models_note.setWordWrap(True)
@@ -303,7 +304,8 @@ class DevicePanel(QWidget):
         self.model_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model_status.setVisible(False)
         ml.addWidget(self.model_status)
-        layout.addWidget(models, 1)
+        layout.addWidget(models)
+        layout.addStretch(1)
         self.verified: dict[Path, tuple[bool | None, str]] = {}
         self.refresh_models()
 

@@ -195,6 +195,7 @@ class StemsPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(scroll)
         page = QWidget()
         scroll.setWidget(page)
@@ -258,8 +259,7 @@ class StemsPanel(QWidget):
 
         # --- per-stem chains
         self.chains_box = QGroupBox("Per-stem restoration")
-        self.chains_grid = QGridLayout(self.chains_box)
-        self.chains_grid.setColumnStretch(1, 1)
+        self.chains_grid = QVBoxLayout(self.chains_box)
         layout.addWidget(self.chains_box)
 
         # --- export
@@ -499,7 +499,7 @@ class StemsPanel(QWidget):
             note = QLabel("Mode 'mix': the mix is restored as a whole; stems are for export.")
             note.setWordWrap(True)
             note.setEnabled(False)
-            grid.addWidget(note, 0, 0, 1, 4)
+            grid.addWidget(note)
             return
         note = QLabel(
             "Each stem runs through its own chain before the re-mix; a stem with no chain and "
@@ -507,9 +507,9 @@ class StemsPanel(QWidget):
         )
         note.setWordWrap(True)
         note.setEnabled(False)
-        grid.addWidget(note, 0, 0, 1, 4)
+        grid.addWidget(note)
         preset_names = self.editor.preset_names() if stems else []
-        for row, stem in enumerate(stems, start=1):
+        for stem in stems:
             spec = mapping.get(stem, {}) if isinstance(mapping.get(stem), dict) else {}
             chain = spec.get("chain") or []
             titles = []
@@ -518,15 +518,22 @@ class StemsPanel(QWidget):
                     titles.append(get_stage_class(e.get("stage", "")).title)
                 except AudioRestorerError:
                     titles.append(str(e.get("stage")))
+            row = QWidget()
+            rl = QGridLayout(row)
+            rl.setContentsMargins(0, 4, 0, 0)
+            rl.setHorizontalSpacing(6)
+            rl.setVerticalSpacing(2)
+            rl.setColumnStretch(0, 1)
             name = QLabel(f"<b>{stem}</b>")
-            summary = QLabel(" → ".join(titles) if titles else "(passes through)")
+            summary = QLabel(" → ".join(titles) if titles else "no chain: passes through")
             summary.setWordWrap(True)
+            summary.setEnabled(bool(titles))
             summary.setAccessibleName(f"{stem} chain")
             summary.setToolTip("\n".join(f"{e.get('stage')}: {e.get('params', {})}" for e in chain))
             pick = QComboBox()
             pick.setAccessibleName(f"{stem} chain preset")
-            pick.setToolTip(f"Take a preset's chain for the {stem} stem")
-            pick.addItem("Chain…", "")
+            pick.setToolTip(f"Take a preset's chain for the {stem} stem (none: no chain)")
+            pick.addItem("Use preset…", "")
             pick.addItem("none", None)
             for p in preset_names:
                 pick.addItem(p, p)
@@ -541,10 +548,11 @@ class StemsPanel(QWidget):
             gain.setToolTip(f"Level of the {stem} stem in the re-mix")
             gain.setValue(float(spec.get("gain_db", 0.0) or 0.0))
             gain.valueChanged.connect(lambda v, s=stem: self.set_stem_gain(s, v))
-            grid.addWidget(name, row, 0)
-            grid.addWidget(summary, row, 1)
-            grid.addWidget(pick, row, 2)
-            grid.addWidget(gain, row, 3)
+            rl.addWidget(name, 0, 0)
+            rl.addWidget(pick, 0, 1)
+            rl.addWidget(gain, 0, 2)
+            rl.addWidget(summary, 1, 0, 1, 3)
+            grid.addWidget(row)
 
     def _preset_picked(self, stem: str, preset: str | None) -> None:
         if preset == "":
