@@ -143,14 +143,26 @@ def main(argv: list[str] | None = None) -> int:
         window.views.set_selection(2.0, 4.5)
         window.preview()
         pump(5, until=lambda w=window: w._preview is not None)
-        window.chain_editor.stage_list.setCurrentRow(0)
+        window.chain_editor.stage_list.setCurrentRow(1)  # declick: a stage with parameters
         shot(window, f"main-{size}.png")
         if width == 1280:
             window.tabs.setCurrentIndex(1)
             shot(window, f"export-{size}.png")
+            # device: the Demucs model chosen in the Stems tab is not installed
+            stems = window.stems_panel
+            stems.enable.setChecked(True)
+            stems.editors["backend"].box.setCurrentText("demucs")
             window.tabs.setCurrentIndex(2)
             shot(window, f"device-{size}.png")
+            # stems: HPSS, raw stems exported, the harmonic stem restored with a preset's chain
+            stems.editors["backend"].box.setCurrentText("hpss")
+            stems.editors["export"].box.setCurrentText("raw")
+            stems.use_preset_for_stem("harmonic", "shellac78")
+            window.tabs.setCurrentIndex(3)
+            shot(window, f"stems-{size}.png")
+            stems.enable.setChecked(False)
             window.tabs.setCurrentIndex(0)
+            window.chain_editor.stage_list.setCurrentRow(2)
             # processing: the last file, part way through
             window.start()
             pump(20, until=lambda w=window: w.model.items[-1].progress > 0.4)

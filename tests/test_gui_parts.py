@@ -179,3 +179,105 @@ def test_bool_guard_keeps_singletons_alive_under_many_emits(qapp):
         e.ping.emit()
     assert sys.getrefcount(True) > 1000 and sys.getrefcount(None) > 1000
     assert before[0] > 1000
+
+
+# ---------------------------------------------------------------- range selection by dragging
+
+
+class _Drag:
+    """What pyqtgraph hands a view box while the mouse is dragged (scene coordinates)."""
+
+    def __init__(self, down, now, *, finish=False, shift=False, button=None, item=None):
+        from PySide6.QtCore import Qt
+
+        self.item = item
+        self._down, self._now, self._finish = down, now, finish
+        self._button = button or Qt.MouseButton.LeftButton
+        self._mods = Qt.KeyboardModifier.ShiftModifier if shift else Qt.KeyboardModifier(0)
+        self.accepted = False
+
+    def button(self):
+        return self._button
+
+    def modifiers(self):
+        return self._mods
+
+    def buttonDownScenePos(self):  # noqa: N802 (pyqtgraph's name)
+        return self._down
+
+    def scenePos(self):  # noqa: N802
+        return self._now
+
+    def lastScenePos(self):  # noqa: N802
+        return self._down
+
+    def pos(self):
+        return _point(self.item.mapFromScene(self._now))
+
+    def lastPos(self):  # noqa: N802
+        return _point(self.item.mapFromScene(self._down))
+
+    def buttonDownPos(self, button=None):  # noqa: N802
+        return _point(self.item.mapFromScene(self._down))
+
+    def isStart(self):  # noqa: N802
+        return False
+
+    def isFinish(self):  # noqa: N802
+        return self._finish
+
+    def accept(self):
+        self.accepted = True
+
+    def ignore(self):
+        pass
+
+
+def test_left_drag_on_a_plot_selects_a_range_and_shift_drag_pans(qtbot):
+    from audio_restorer.gui.views import AudioViews
+
+    views = AudioViews()
+    qtbot.addWidget(views)
+    views.resize(900, 500)
+    views.show()
+    rate = 8000
+    t = np.arange(10 * rate) / rate
+    views.show_before(overview_of_array(np.sin(2 * np.pi * 220 * t)[None, :], rate), "tone")
+    views.zoom_all()
+    qtbot.wait(20)
+    got = []
+    views.selectionChanged.connect(lambda a, b: got.append((a, b)))
+    vb = views.after.spec.getViewBox()  # any of the four plots
+    a, b = vb.mapViewToScene(pg_point(2.0, 1.0)), vb.mapViewToScene(pg_point(5.0, 1.0))
+    drag = _Drag(b, a, finish=True)  # right to left works too
+    vb.mouseDragEvent(drag)
+    assert drag.accepted
+    start, end = views.selection()
+    assert abs(start - 2.0) < 0.05 and abs(end - 5.0) < 0.05
+    assert got and abs(got[-1][0] - 2.0) < 0.05
+    # mirrored in every plot
+    assert all(abs(r.getRegion()[1] - end) < 1e-9 for r in views.regions)
+    # a drag past the end is clamped to the file
+    vb.mouseDragEvent(_Drag(a, vb.mapViewToScene(pg_point(30.0, 1.0)), finish=True))
+    assert views.selection()[1] == pytest.approx(10.0, abs=1e-3)
+    # shift+drag pans: the selection stays, the view moves
+    views.plots[0].setXRange(3.0, 6.0, padding=0)
+    before = views.visible_range()
+    vb.mouseDragEvent(_Drag(a, b, shift=True, item=vb))
+    assert views.selection()[1] == pytest.approx(10.0, abs=1e-3)
+    assert views.visible_range() != before
+    # a click (no movement) clears the selection
+    vb.mouseDragEvent(_Drag(a, a, finish=True))
+    assert views.selection() is None
+
+
+def _point(p):
+    import pyqtgraph as pg
+
+    return pg.Point(p)
+
+
+def pg_point(x, y):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)

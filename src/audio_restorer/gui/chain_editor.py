@@ -159,9 +159,9 @@ class ChainEditor(QWidget):
         self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.scroll.setAccessibleName("Stage settings")
         split.addWidget(self.scroll)
-        split.setStretchFactor(0, 1)
+        split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([150, 450])
+        split.setSizes([240, 360])
         top.setMinimumHeight(110)
         self.form: StageForm | None = None
         self.reload_presets()
@@ -388,6 +388,29 @@ class ChainEditor(QWidget):
         self.chain.stages.append(StageConfig(name))
         self._rebuild_list(select=len(self.chain.stages) - 1)
         self._changed()
+
+    def insert_stage(self, index: int, config: StageConfig) -> None:
+        """Insert ``config`` at ``index`` (nothing when that stage is already in the chain)."""
+        get_stage_class(config.stage)
+        if self.chain.find(config.stage) is not None:
+            return
+        self.chain.stages.insert(index, config)
+        self._rebuild_list(select=index)
+        self._changed()
+
+    def set_stems(self, stage: str, stems: dict[str, Any] | None) -> None:
+        """Replace the per-stem sub-chains of ``stage``'s entry (validated by the stage)."""
+        config = self.chain.find(stage)
+        if config is None:
+            return
+        trial = StageConfig(config.stage, dict(config.params), config.enabled, stems)
+        trial.build()  # raises ParameterError naming the problem
+        config.stems = trial.stems
+        self._changed()
+
+    def refresh_form(self) -> None:
+        """Re-show the selected stage's settings (after an edit made elsewhere)."""
+        self._show_stage(self.stage_list.currentRow())
 
     def _fill_add_menu(self) -> None:
         self.add_menu.clear()

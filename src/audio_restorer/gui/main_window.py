@@ -53,10 +53,11 @@ from audio_restorer.errors import AudioRestorerError
 from audio_restorer.gui.chain_editor import ChainEditor
 from audio_restorer.gui.compat import install_bool_guard
 from audio_restorer.gui.overview import Overview
-from audio_restorer.gui.panels import DevicePanel, ExportPanel, StemsPanel, gpu_available
+from audio_restorer.gui.panels import DevicePanel, ExportPanel, gpu_available
 from audio_restorer.gui.player import ORIGINAL, RESTORED, ABPlayer, Backend, QtBackend
 from audio_restorer.gui.queue_model import QueueItem, QueueModel, Status, format_duration
 from audio_restorer.gui.settings import Settings
+from audio_restorer.gui.stems import StemsPanel
 from audio_restorer.gui.views import AudioViews
 from audio_restorer.gui.worker import (
     GUI_BLOCK_FRAMES,
@@ -237,7 +238,10 @@ class MainWindow(QMainWindow):
         self.chain_editor.chainChanged.connect(self._chain_changed)
         self.export_panel = ExportPanel(self.settings)
         self.device_panel = DevicePanel(self.settings)
-        self.stems_panel = StemsPanel()
+        self.stems_panel = StemsPanel(self.chain_editor)
+        if self.stems_panel.available:
+            self.stems_panel.modelStatusChanged.connect(self.device_panel.show_model_status)
+            self.device_panel.modelsChanged.connect(self.stems_panel.refresh)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Settings tabs")
         chain_page = QWidget()

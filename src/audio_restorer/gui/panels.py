@@ -1,27 +1,37 @@
-"""Side panels: export settings, device and models, and stems (separation).
+"""Side panels: export settings, and the device with the model store's files.
 
 The export panel turns its widgets into :class:`~audio_restorer.pipeline.runner.RestoreOptions`
 and an output path per source file. By default outputs go to a ``restored`` folder beside each
 source (never the source folder itself) and existing files are not replaced: a numbered name
-is chosen instead.
+is chosen instead. The device panel lists the model store's files (bundled, user, Demucs
+cache), imports and verifies them.
 """
+
+# ruff: noqa: N815  (Qt's camelCase signal names)
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
+    QPushButton,
     QStyle,
+    QTableWidget,
+    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -29,11 +39,13 @@ from PySide6.QtWidgets import (
 
 from audio_restorer.audio.io import WRITE_FORMATS
 from audio_restorer.cli.restore import output_name
-from audio_restorer.errors import ParameterError
+from audio_restorer.errors import AudioRestorerError, ParameterError
 from audio_restorer.gui.settings import Settings
+from audio_restorer.models import import_model, list_models, user_models_dir, verify_models
+from audio_restorer.models.store import MODEL_EXTENSIONS, expected_checksum
 from audio_restorer.pipeline.runner import RestoreOptions
-from audio_restorer.stages.registry import get_stage_class, stage_names
-from audio_restorer.util import user_data_dir
+
+log = logging.getLogger("audio_restorer.gui")
 
 RATES = (0, 22050, 32000, 44100, 48000, 88200, 96000)
 DEFAULT_SUBFOLDER = "restored"
@@ -202,6 +214,14 @@ class ExportPanel(QWidget):
         return path if self.overwrite.isChecked() else unique_path(path)
 
 
+def format_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
 def gpu_available() -> bool:
     """True when PyTorch is installed and sees a CUDA GPU (imports torch: call off the GUI)."""
     if importlib.util.find_spec("torch") is None:
@@ -218,6 +238,7 @@ class DevicePanel(QWidget):
     """Where ML stages run, and which models are installed."""
 
     changed = Signal()
+    modelsChanged = Signal()
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -244,21 +265,137 @@ class DevicePanel(QWidget):
 
         models = QGroupBox("Models")
         ml = QVBoxLayout(models)
-        folder = user_data_dir() / "models"
-        installed = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        if installed:
-            text = "Installed models:\n" + "\n".join(f"• {name}" for name in installed)
-        else:
-            text = (
-                "No models are installed yet. Stages that need a model report a clear error "
-                f"naming it when they run; models will be kept in {folder}."
-            )
-        self.models_label = QLabel(text)
-        self.models_label.setWordWrap(True)
-        self.models_label.setAccessibleName("Installed models")
-        ml.addWidget(self.models_label)
+        self.models_table = QTableWidget(0, 4)
+        self.models_table.setAccessibleName("Installed models")
+        self.models_table.setHorizontalHeaderLabels(["Model file", "Size", "SHA-256", "Folder"])
+        self.models_table.verticalHeader().hide()
+        self.models_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.models_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.models_table.setWordWrap(False)
+        self.models_table.setShowGrid(False)
+        self.models_table.verticalHeader().setDefaultSectionSize(22)
+        header = self.models_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.models_table.setMinimumHeight(150)
+        ml.addWidget(self.models_table, 1)
+        self.models_note = QLabel()
+        self.models_note.setWordWrap(True)
+        self.models_note.setAccessibleName("Models note")
+        self.models_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        ml.addWidget(self.models_note)
+        buttons = QHBoxLayout()
+        self.import_button = QPushButton("Import model file…")
+        self.import_button.setToolTip(
+            f"Copy a weights file into {user_models_dir()} and record its SHA-256"
+        )
+        self.import_button.clicked.connect(self._import_dialog)
+        self.verify_button = QPushButton("Verify")
+        self.verify_button.setToolTip("Re-check every model file against its recorded SHA-256")
+        self.verify_button.clicked.connect(self.verify)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.verify_button)
+        buttons.addStretch(1)
+        ml.addLayout(buttons)
+        self.model_status = QLabel()
+        self.model_status.setWordWrap(True)
+        self.model_status.setAccessibleName("Chosen model status")
+        self.model_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_status.setVisible(False)
+        ml.addWidget(self.model_status)
         layout.addWidget(models)
         layout.addStretch(1)
+        self.verified: dict[Path, tuple[bool | None, str]] = {}
+        self.refresh_models()
+
+    # ------------------------------------------------------------ models
+    def refresh_models(self) -> None:
+        """List the model files of every model folder (the store's lookup order)."""
+        files = list_models()
+        table = self.models_table
+        table.setRowCount(len(files))
+        for row, f in enumerate(files):
+            checked = self.verified.get(f.path)
+            recorded = expected_checksum(f.path)
+            digest = recorded[0][:12] if recorded and recorded[1] == "manifest" else ""
+            if not digest and checked is not None and "sha256 " in checked[1]:
+                digest = checked[1].split("sha256 ", 1)[1][:12]
+            cells = [
+                f.name,
+                format_size(f.size),
+                digest or (recorded[0] + "…" if recorded else "not recorded"),
+                f.source,
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(str(f.path) if col != 2 else (checked[1] if checked else text))
+                if col == 0 and checked is not None:
+                    mark = {True: "✓ ", False: "✗ ", None: "? "}[checked[0]]
+                    item.setText(mark + f.name)
+                    item.setToolTip(f"{f.path}\n{checked[1]}")
+                table.setItem(row, col, item)
+        folder = user_models_dir()
+        if files:
+            self.models_note.setText(
+                f"{len(files)} model file(s). Imported models go to {folder}. "
+                "Nothing is downloaded at run time."
+            )
+        else:
+            self.models_note.setText(
+                "No models are installed. Stages that need one (Demucs separation) say which "
+                f"file is missing; put it in {folder} or import it here. Nothing is downloaded "
+                "at run time."
+            )
+        table.setVisible(bool(files))
+
+    def import_files(self, paths: list[str]) -> list[str]:
+        """Import model files into the user's models folder; the problems, one per file."""
+        problems = []
+        for path in paths:
+            try:
+                imported = import_model(path)
+                log.info("imported model %s (%s)", imported.name, format_size(imported.size))
+            except AudioRestorerError as exc:
+                problems.append(str(exc))
+                log.error("model import: %s", exc)
+        self.refresh_models()
+        self.modelsChanged.emit()
+        return problems
+
+    def _import_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Import model file",
+            "",
+            "Model files (" + " ".join(f"*{e}" for e in MODEL_EXTENSIONS) + ")",
+        )
+        if paths:
+            problems = self.import_files(paths)
+            if problems:
+                QMessageBox.warning(self, "Import model file", "\n\n".join(problems))
+
+    def verify(self) -> list[tuple[str, bool | None, str]]:
+        """Re-check every model file against its recorded checksum (marks the rows)."""
+        self.verified = {}
+        results = []
+        for f, ok, message in verify_models():
+            self.verified[f.path] = (ok, message)
+            results.append((f.name, ok, message))
+            level = logging.ERROR if ok is False else logging.INFO
+            log.log(level, "model %s: %s", f.name, message)
+        self.refresh_models()
+        bad = sum(1 for _, ok, _ in results if ok is False)
+        self.models_note.setText(
+            f"Verified {len(results)} file(s): "
+            + (f"{bad} damaged (marked ✗): replace them." if bad else "no damaged file.")
+        )
+        return results
+
+    def show_model_status(self, message: str) -> None:
+        """The chosen separation model's problem (empty: none)."""
+        self.model_status.setText(f"⚠ {message}" if message else "")
+        self.model_status.setVisible(bool(message))
 
     def _set_gpu(self, available: bool, note: str) -> None:
         item = self.device.model().item(2)  # type: ignore[attr-defined]
@@ -280,40 +417,3 @@ class DevicePanel(QWidget):
 
     def value(self) -> str:
         return str(self.device.currentData())
-
-
-class StemsPanel(QWidget):
-    """Source separation settings: live only when a ``separate`` stage is registered."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        self.available = "separate" in stage_names()
-        if self.available:
-            cls = get_stage_class("separate")
-            text = (
-                f"<b>{cls.title}</b><br>{cls.summary}<br><br>Add the stage to the chain and set "
-                "its backend, model and stems in the chain editor."
-            )
-        else:
-            text = (
-                "<b>Stems (source separation)</b><br>Separation into stems is not available in "
-                "this build yet: no <i>separate</i> stage is installed. When it is, its backend, "
-                "model, stem choice and per-stem export appear here."
-            )
-        note = QLabel(text)
-        note.setWordWrap(True)
-        note.setAccessibleName("Stems panel note")
-        layout.addWidget(note)
-        box = QGroupBox("Stems")
-        form = QFormLayout(box)
-        self.backend = QComboBox()
-        self.backend.addItem("(none available)")
-        self.stems_folder = QLineEdit()
-        self.stems_folder.setPlaceholderText("per-stem export folder")
-        form.addRow("Backend", self.backend)
-        form.addRow("Export folder", self.stems_folder)
-        box.setEnabled(self.available)
-        layout.addWidget(box)
-        layout.addStretch(1)

@@ -3,15 +3,19 @@
 Drawn with pyqtgraph from :class:`~audio_restorer.gui.overview.Overview` data only (a bounded
 min/max envelope and a coarse spectrogram), so zooming and scrolling stay fast on long files.
 All four plots share the x axis; a time range selected in any of them is mirrored in the others
-and drives the preview, playback and the noise profile.
+and drives the preview, playback and the noise profile. Dragging with the left button on any
+plot selects a range; Shift+drag (or the right button) pans, the wheel zooms.
 """
 
 # ruff: noqa: N815  (Qt's camelCase signal and override names)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QToolButton, QVBoxLayout, QWidget
 
@@ -23,12 +27,36 @@ _SPEC_FLOOR_DB = -100.0
 _SPEC_TOP_DB = 0.0
 
 
+class SelectViewBox(pg.ViewBox):
+    """A view box where a plain left drag selects a time range instead of panning.
+
+    ``on_select(start_s, end_s, finished)`` is called while dragging; Shift+drag and drags
+    with other buttons keep pyqtgraph's panning.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_select: Callable[[float, float, bool], None] | None = None
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 (Qt override)
+        plain_left = ev.button() == Qt.MouseButton.LeftButton and not (
+            ev.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        )
+        if not plain_left or self.on_select is None or axis is not None:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        x0 = self.mapSceneToView(ev.buttonDownScenePos()).x()
+        x1 = self.mapSceneToView(ev.scenePos()).x()
+        self.on_select(min(x0, x1), max(x0, x1), bool(ev.isFinish()))
+
+
 class _Pair:
     """Waveform and spectrogram plots of one signal (before or after)."""
 
     def __init__(self, layout: pg.GraphicsLayout, row: int, title: str) -> None:
-        self.wave = layout.addPlot(row=row, col=0)
-        self.spec = layout.addPlot(row=row + 1, col=0)
+        self.wave = layout.addPlot(row=row, col=0, viewBox=SelectViewBox())
+        self.spec = layout.addPlot(row=row + 1, col=0, viewBox=SelectViewBox())
         self.wave.setLabel("left", title)
         self.spec.setLabel("left", "kHz")
         for plot in (self.wave, self.spec):
@@ -103,7 +131,9 @@ class AudioViews(QWidget):
         header.addWidget(self.range_label)
         style = self.style()
         self.select_button = self._tool(
-            style, QStyle.StandardPixmap.SP_DialogApplyButton, "Select a range (drag its edges)"
+            style,
+            QStyle.StandardPixmap.SP_DialogApplyButton,
+            "Select a range (or drag on the plots; Shift+drag pans)",
         )
         self.clear_button = self._tool(
             style, QStyle.StandardPixmap.SP_DialogResetButton, "Clear the selection"
@@ -141,6 +171,7 @@ class AudioViews(QWidget):
             plot.setXLink(self.plots[0])
         self.regions: list[pg.LinearRegionItem] = []
         for plot in self.plots:
+            plot.getViewBox().on_select = self._dragged
             region = pg.LinearRegionItem(values=(0, 1), movable=True)
             region.setZValue(10)
             region.hide()
@@ -230,6 +261,18 @@ class AudioViews(QWidget):
         x0, x1 = max(0.0, x0), min(self.duration_s, x1)
         span = x1 - x0
         self.set_selection(x0 + span / 3, x0 + 2 * span / 3)
+
+    def _dragged(self, start_s: float, end_s: float, finished: bool) -> None:
+        """A left drag on a plot: select that range (clamped to the file)."""
+        if self.duration_s <= 0:
+            return
+        start_s, end_s = max(0.0, start_s), min(self.duration_s, end_s)
+        x0, x1 = self.visible_range()
+        if end_s - start_s < 0.003 * max(x1 - x0, 1e-9):  # a click, not a drag
+            if finished:
+                self.clear_selection()
+            return
+        self.set_selection(start_s, end_s)
 
     def clear_selection(self) -> None:
         for region in self.regions:

@@ -1,0 +1,247 @@
+"""The Stems tab and the models list, offscreen: edits reach the worker's chain, stems are
+written, model files in the user folder are listed, imported and verified."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtWidgets import QApplication
+
+from audio_restorer.gui.compat import install_bool_guard
+from audio_restorer.gui.main_window import MainWindow
+from audio_restorer.gui.queue_model import Status
+from audio_restorer.gui.settings import Settings
+from audio_restorer.models import user_models_dir
+from audio_restorer.pipeline.chain import Chain, StageConfig
+from audio_restorer.pipeline.runner import restore_file
+from audio_restorer.util import sha256_file
+from signals import music_like
+
+pytestmark = pytest.mark.gui
+RATE = 22050
+
+
+class SilentBackend:
+    """Playback backend without a sound card."""
+
+    def set_source(self, path):
+        pass
+
+    def play(self):
+        pass
+
+    def pause(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def position_ms(self):
+        return 0
+
+    def set_position_ms(self, ms):
+        pass
+
+    def is_playing(self):
+        return False
+
+
+def write(path: Path, seconds: float = 2.0, channels: int = 2) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), music_like(RATE, seconds, channels).T, RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    install_bool_guard(QApplication.instance())
+
+    def make(restore=restore_file) -> MainWindow:
+        window = MainWindow(
+            Settings(str(tmp_path / "gui.ini")),
+            restore=restore,
+            probe_gpu=False,
+            backend=SilentBackend(),
+        )
+        qtbot.addWidget(window)
+        window.export_panel.folder.setText(str(tmp_path / "out"))
+        return window
+
+    return make
+
+
+def run_batch(qtbot, window: MainWindow, timeout_ms: int = 30000) -> None:
+    with qtbot.waitSignal(window.runner.worker.finished, timeout=timeout_ms):
+        window.start()
+    qtbot.waitUntil(lambda: not window.running, timeout=2000)
+
+
+def test_stems_tab_edits_reach_the_chain_the_worker_receives(make_window, qtbot, tmp_path):
+    received: list[Chain] = []
+
+    def recording(src, dst, chain, options, *, progress, cancel):
+        received.append(chain)
+        return restore_file(src, dst, chain, options, progress=progress, cancel=cancel)
+
+    window = make_window(recording)
+    window.chain_editor.set_chain(Chain([StageConfig("gain", {"gain_db": -1.0})]))
+    panel = window.stems_panel
+    assert panel.available and not panel.enable.isChecked()
+    assert not panel.sep_box.isEnabled()
+    panel.enable.setChecked(True)
+    stages = window.chain_editor.chain.stages
+    assert [c.stage for c in stages] == ["separate", "gain"]  # inserted at the top
+    # the chain editor's list shows it too
+    assert window.chain_editor.stage_list.item(0).data(256) == "separate"
+
+    # backend demucs: the model combo marks missing models, the store's message is shown
+    panel.editors["backend"].box.setCurrentText("demucs")
+    assert window.chain_editor.chain.find("separate").params["backend"] == "demucs"
+    assert panel.model.isVisibleTo(panel)
+    labels = [panel.model.itemText(i) for i in range(panel.model.count())]
+    assert "htdemucs (not installed)" in labels
+    assert "not installed" in panel.model_note.text()
+    assert str(user_models_dir()) in panel.model_note.text()
+    assert "not installed" in window.device_panel.model_status.text()
+    assert sorted(panel.stems.boxes) == ["bass", "drums", "other", "vocals"]
+
+    # back to hpss: its stems as check boxes, mode, export settings
+    panel.editors["backend"].box.setCurrentText("hpss")
+    assert list(panel.stems.boxes) == ["harmonic", "percussive"]
+    assert window.device_panel.model_status.text() == ""
+    panel.stems.boxes["percussive"].setChecked(False)
+    panel.editors["mode"].box.setCurrentText("mix")
+    panel.editors["export"].box.setCurrentText("both")
+    assert list(panel.export_stems.boxes) == ["harmonic", "residual"]
+    panel.export_stems.boxes["residual"].setChecked(False)
+    panel.export_dir.setText(str(tmp_path / "stems"))
+    panel.export_dir.editingFinished.emit()
+    pattern = panel.editors["export_pattern"].box
+    pattern.setText("{name}-nostem.{ext}")  # refused: the pattern must name the stem
+    pattern.editingFinished.emit()
+    assert "must contain {stem}" in panel.export_example.text()
+    pattern.setText("{stem}_{name}.{ext}")
+    pattern.editingFinished.emit()
+
+    window.add_paths([write(tmp_path / "take.wav")])
+    run_batch(qtbot, window)
+    assert window.model.items[0].status is Status.DONE, window.model.items[0].error
+    sep = received[0].find("separate")
+    assert sep is not None and sep.enabled
+    assert sep.params == {
+        "backend": "hpss",
+        "stems": "harmonic",
+        "mode": "mix",
+        "export": "both",
+        "export_stems": "harmonic",
+        "export_dir": str(tmp_path / "stems"),
+        "export_pattern": "{stem}_{name}.{ext}",
+    }
+    # mode 'mix': only raw stems exist, written where asked
+    assert sorted(p.name for p in (tmp_path / "stems").iterdir()) == [
+        "harmonic.raw_take.restored.wav"
+    ]
+
+    # turning stems off disables the entry (settings kept) and the worker gets it disabled
+    panel.enable.setChecked(False)
+    assert window.chain_editor.chain.find("separate").enabled is False
+    assert window.chain_editor.chain.find("separate").params["mode"] == "mix"
+    assert not panel.sep_box.isEnabled()
+
+
+def test_restore_with_separation_from_the_gui_writes_stem_files(make_window, qtbot, tmp_path):
+    window = make_window()
+    window.chain_editor.load_preset("tape")
+    panel = window.stems_panel
+    panel.enable.setChecked(True)
+    panel.editors["export"].box.setCurrentText("raw")
+    # a preset's chain for one stem: only stages that can run on a stem are taken
+    dropped = panel.use_preset_for_stem("harmonic", "shellac78")
+    entry = window.chain_editor.chain.find("separate")
+    kept = [e["stage"] for e in entry.stems["harmonic"]["chain"]]
+    assert kept and "separate" not in kept
+    assert "loudness" in dropped  # needs a whole-file analysis: stays in the main chain
+    summary = [
+        w.text()
+        for w in panel.chains_box.findChildren(type(panel.residual_note))
+        if w.accessibleName() == "harmonic chain"
+    ]
+    assert summary and "→" in summary[0]
+    panel.use_preset_for_stem("harmonic", None)  # back to pass-through
+    assert window.chain_editor.chain.find("separate").stems is None
+    panel.set_stem_gain("percussive", -6.0)
+    assert window.chain_editor.chain.find("separate").stems == {"percussive": {"gain_db": -6.0}}
+
+    src = write(tmp_path / "in" / "song.wav", 3.0)
+    window.add_paths([src])
+    run_batch(qtbot, window, 60000)
+    item = window.model.items[0]
+    assert item.status is Status.DONE, item.error
+    out = item.output
+    stems = {
+        p.name for p in out.parent.iterdir() if ".restored." in p.name and "json" not in p.name
+    }
+    assert stems == {
+        "song.restored.wav",
+        "song.restored.harmonic.wav",
+        "song.restored.percussive.wav",
+        "song.restored.residual.wav",
+    }
+    parts = [
+        sf.read(str(out.parent / f"song.restored.{s}.wav"))[0]
+        for s in ("harmonic", "percussive", "residual")
+    ]
+    mix = sf.read(str(src))[0]
+    assert all(p.shape == mix.shape for p in parts)
+    # the raw stems add back up to the mix (16-bit files: rounding only)
+    assert abs(sum(parts) - mix).max() < 1e-3
+    report = json.loads(Path(str(out) + ".restoration.json").read_text())
+    assert report["chain"][0]["stage"] == "separate"
+
+
+def test_models_list_shows_imports_and_verifies_user_model_files(make_window, qtbot, tmp_path):
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    placed = folder / "mymodel.th"
+    placed.write_bytes(b"not really weights" * 100)
+    digest = sha256_file(placed)
+    (folder / "manifest.json").write_text(
+        json.dumps({"version": 1, "files": {"mymodel.th": digest}})
+    )
+    window = make_window()
+    panel = window.device_panel
+    table = panel.models_table
+    assert table.rowCount() == 1
+    assert table.item(0, 0).text() == "mymodel.th"
+    assert table.item(0, 1).text() == "1.8 KB"
+    assert table.item(0, 2).text() == digest[:12]
+    assert table.item(0, 3).text() == "user"
+    assert str(placed) in table.item(0, 0).toolTip()
+
+    # import through the store (what "Import model file…" calls)
+    src = tmp_path / "other.pt"
+    src.write_bytes(b"\x00" * 5000)
+    assert panel.import_files([str(src)]) == []
+    assert (folder / "other.pt").is_file()
+    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert names == ["mymodel.th", "other.pt"]
+    bad = tmp_path / "notes.txt"
+    bad.write_text("x")
+    problems = panel.import_files([str(bad)])
+    assert len(problems) == 1 and "not a model file" in problems[0]
+
+    # verify: both match; then damage one
+    results = panel.verify()
+    assert [ok for _, ok, _ in results] == [True, True]
+    placed.write_bytes(b"changed")
+    results = dict((n, ok) for n, ok, _ in panel.verify())
+    assert results == {"mymodel.th": False, "other.pt": True}
+    assert table.item(0, 0).text().startswith("✗")
+    assert "damaged" in panel.models_note.text()
