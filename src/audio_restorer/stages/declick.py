@@ -47,8 +47,10 @@ LOW = 0.3
 #: samples (a lower level would let every burst grow at random)
 LOW_MIN = 3.0
 
-#: typical prediction error after a burst / before it above which it is an onset (6 dB)
-ONSET_ERROR = 2.0
+#: typical prediction error after a burst / before it above which it is an onset (9.5 dB; a
+#: model fitted on 12 ms predicts the next few ms of speech, which changes quickly, up to ~2x
+#: worse than its own samples without any onset)
+ONSET_ERROR = 3.0
 
 
 #: per-channel level, relative to the threshold, of an impulse seen in all channels at once
