@@ -9,13 +9,20 @@ music. The music is locally predictable by an autoregressive model; the impulses
    level would miss clicks in quiet passages and flag loud ones;
 3. flag samples above a threshold set by ``sensitivity``, fuse nearby flags into bursts and
    keep a burst only if the forward error starts it and the backward error ends it, no wider
-   than ``max_click_ms``: an impulse excites both errors on the damaged samples, whereas a
-   musical onset (piano, castanets, plosives) excites the forward error only *after* it and the
-   backward error only *before* it, so it is left alone;
-4. rebuild the flagged samples by least-squares AR interpolation (Janssen / LSAR), all bursts
+   than ``max_click_ms``: an impulse excites both errors on the damaged samples;
+4. reject musical onsets and pitch pulses, which are as unpredictable as clicks: a burst is
+   an onset if the music after it is more than 5 dB louder than before it (over 12 ms), or
+   if an AR model fitted on the 12 ms before it predicts the music after it more than 3x
+   worse than its own samples (a new note, stroke or consonant brings components the old
+   model does not know; a click leaves the music as it was); it is a pitch pulse (glottal
+   closures of voiced speech) if comparable error peaks lie one period before and after it;
+5. grow each kept burst over the whole click by hysteresis (a lower threshold; forward error
+   backwards, backward error forwards) and bridge the middle of a wide click whose two edges
+   were found as separate bursts: a click left partly in place pins the interpolation (the
+   onset tests of step 4 look past the grown burst);
+6. rebuild the flagged samples by least-squares AR interpolation (Janssen / LSAR), all bursts
    of a pass in a few batched solves;
-5. repeat with the model re-estimated on the repaired signal and a wider fusion gap, so that
-   wide clicks (whose error may dip in their middle) are caught on a later pass.
+7. repeat with the model re-estimated on the repaired signal and a wider fusion gap.
 
 Stereo: each channel is detected and repaired on its own (a click in one groove wall is
 repaired there only), and a click seen in both channels at once is accepted at a lower per-
