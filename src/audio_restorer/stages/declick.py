@@ -405,6 +405,12 @@ def repair_impulses(
         out = np.empty_like(x)
         for c in range(ch):
             mask[c] = _close(mask[c], geo.max_width // 2, geo.max_width + 2 * geo.guard)
+            # bursts of successive passes that chain into a run wider than any click are
+            # an unpredictable stretch of music, not a click: leave it
+            starts, stops = _ar.runs(mask[c])
+            for a, b in zip(starts, stops, strict=True):
+                if b - a > geo.max_width + 2 * geo.guard:
+                    mask[c, a:b] = False
             starts, stops = _ar.runs(mask[c])
             centre = (starts + stops) // 2
             fidx = np.minimum((centre + lead) // hop, filters[c].shape[0] - 1)
