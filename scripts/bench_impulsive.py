@@ -67,12 +67,40 @@ def ours(stage, audio: np.ndarray) -> tuple[np.ndarray, float]:
     return out, time.process_time() - t0
 
 
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog. Peter picked a peck of pickled peppers.",
+    "Please stop talking about the big black bag; kick the ball, catch it quickly.",
+)
+
+
+def speech() -> np.ndarray | None:
+    """Two espeak-ng sentences (22.05 kHz, resampled with soxr), or None without espeak-ng."""
+    import shutil
+
+    import soxr
+
+    if shutil.which("espeak-ng") is None:
+        return None
+    chans = []
+    with tempfile.TemporaryDirectory() as d:
+        for i, text in enumerate(SENTENCES):
+            path = os.path.join(d, f"s{i}.wav")
+            subprocess.run(["espeak-ng", "-w", path, text], check=True)
+            x, r = sf.read(path)
+            x = soxr.resample(x, r, RATE)[: int(RATE * SECONDS)]
+            chans.append(np.pad(x, (0, int(RATE * SECONDS) - x.size)) / np.max(np.abs(x)) * 0.5)
+    return np.stack(chans)
+
+
 def material(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {}
     for name, gen in (("piano", piano_like), ("strings", karplus_strong), ("castanets", castanets)):
         left, right = gen(RATE, SECONDS, rng), gen(RATE, SECONDS, rng)
         out[name] = np.stack([left, 0.6 * left + 0.4 * right])
+    voice = speech()
+    if voice is not None:
+        out["speech"] = voice
     return out
 
 

@@ -175,3 +175,35 @@ def test_registry_and_parameters():
         Declick(sensitivity=1.5)
     with pytest.raises(ParameterError, match="max_click_ms"):
         Decrackle(max_click_ms=5.0)
+
+
+def voiced_speech_like(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Glottal pulses (~120 Hz with intonation and jitter) through three formant resonators."""
+    from scipy.signal import lfilter
+
+    n = int(RATE * seconds)
+    exc = np.zeros(n)
+    pos = 200.0
+    while pos < n - 1:
+        exc[int(pos)] = 1.0
+        pos += RATE / (120 * (1 + 0.1 * np.sin(2 * np.pi * 1.5 * pos / RATE))) + rng.normal(0, 1)
+    y = exc
+    for f, bw in ((700, 90), (1200, 110), (2600, 160)):
+        r = np.exp(-np.pi * bw / RATE)
+        y = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / RATE), r * r], y)
+    y = lfilter([1.0], [1.0, -0.9], y) * 0.5 * (1 - np.cos(2 * np.pi * np.arange(n) / n))
+    return y / np.max(np.abs(y)) * 0.5
+
+
+def test_pitch_pulses_are_not_clicks_but_clicks_in_voice_are():
+    rng = np.random.default_rng(5)
+    x = voiced_speech_like(2.0, rng)
+    audio = x[None].astype(np.float32)
+    # every glottal pulse is unpredictable by a short AR model; without the periodicity test
+    # ~75 samples are rebuilt here (31 dB)
+    assert si_sdr(x, Declick()(audio, RATE)[0]) > 45.0
+    y, truth = add_clicks(x, 20, np.random.default_rng(9), max_width=10, amp=(0.1, 0.4))
+    dirty = y[None].astype(np.float32)
+    mask = Declick().detect(dirty, RATE)[0]
+    assert sum(bool(mask[s:e].any()) for s, e in truth) >= 19
+    assert si_sdr(x, Declick()(dirty, RATE)[0]) >= si_sdr(x, y) + 12.0

