@@ -147,15 +147,22 @@ class Stage(ABC):
             raise NotImplementedError(f"stage {self.name} must override process() or open()")
         return ContextStream(self, rate, channels, analysis)
 
+    def analyze(self, audio: np.ndarray, rate: int) -> Any:
+        """Run the analysis pass over an in-memory array (None if the stage has none).
+
+        Local stages call this when ``process`` is given no analysis (a direct call on an
+        array); the runner instead feeds the analyzer the whole file block by block.
+        """
+        analyzer = self.analyzer(rate, audio.shape[0])
+        if analyzer is None:
+            return None
+        analyzer.update(audio)
+        return analyzer.result()
+
     def __call__(self, audio: np.ndarray, rate: int) -> np.ndarray:
         """Process a whole in-memory signal (analysis pass included)."""
         check_audio(audio, check_rate(rate))
-        analysis = None
-        analyzer = self.analyzer(rate, audio.shape[0])
-        if analyzer is not None:
-            analyzer.update(audio)
-            analysis = analyzer.result()
-        return self.process(audio, rate, analysis=analysis)
+        return self.process(audio, rate, analysis=self.analyze(audio, rate))
 
     # -- description -------------------------------------------------------------------------
 

@@ -235,9 +235,7 @@ class Clarity(Stage):
         offset: int = 0,
     ) -> np.ndarray:
         if analysis is None:
-            analyzer = self.analyzer(rate, audio.shape[0])
-            analyzer.update(audio)
-            analysis = analyzer.result()
+            analysis = self.analyze(audio, rate)
         if not analysis.curve_db.size or not audio.shape[1]:
             return audio.copy()
         n = self.n_fft(rate)

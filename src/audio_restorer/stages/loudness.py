@@ -184,9 +184,7 @@ class Loudness(Stage):
         offset: int = 0,
     ) -> np.ndarray:
         if analysis is None:
-            analyzer = self.analyzer(rate, audio.shape[0])
-            analyzer.update(audio)
-            analysis = analyzer.result()
+            analysis = self.analyze(audio, rate)
         if analysis.curve_db is None:
             factor = np.float32(10.0 ** (analysis.gain_db / 20.0))
             return (audio * factor).astype(np.float32)
