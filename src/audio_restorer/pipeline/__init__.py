@@ -1,0 +1,1 @@
+"""Chains, presets, the chunked runner, provenance and cancellation (no Qt, no torch)."""
