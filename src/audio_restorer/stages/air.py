@@ -309,36 +309,42 @@ class Air(Stage):
         )
         source = istft(spec * source_mask, n, x.shape[1])
         generated = stft(np.abs(source), n)
-        g_power = generated.real**2 + generated.imag**2
+        edge = cutoff
+        top = min(cutoff * 2**OCTAVES, nyq)
+        hi_mask = _ramp(freqs, edge, edge + 0.1 * cutoff) * (1 - _ramp(freqs, 0.9 * top, top))
+        # work on the bins that receive energy only, with margin for the smoothing filters
+        pad = WHITEN_BINS // 2
+        k0 = max(int(np.searchsorted(freqs, edge)) - pad, 0)
+        k1 = min(int(np.searchsorted(freqs, top, side="right")) + pad, freqs.size)
+        g_band = generated[..., k0:k1]
+        g_power = g_band.real**2 + g_band.imag**2
         g_smooth = 10.0 ** (
             ndimage.uniform_filter1d(np.log10(g_power + 1e-30), size=WHITEN_BINS, axis=-1)
         )
 
-        # 2. envelope, frame by frame: the mean log level of the two sixth-octaves under the
-        #    edge, continued upwards with the frame's own slope, never shallower than the
-        #    file's long-term slope minus a bias (music falls faster the higher it goes)
+        # 2. envelope, frame by frame: the geometric-mean level of the third-octave under the
+        #    edge, continued upwards with the slope between the two upper thirds of the octave
+        #    below, never shallower than the file's long-term slope, made SLOPE_BIAS steeper
+        #    (music falls faster the higher it goes) and never rising
         def band_db(lo: float, hi: float) -> np.ndarray:
             sel = (freqs >= lo) & (freqs < hi)
-            return np.mean(logp[..., sel], axis=-1)
+            return np.mean(10.0 * np.log10(power[..., sel] + 1e-20), axis=-1)
 
-        logp = 10.0 * np.log10(power + 1e-20)
         lo_db = band_db(cutoff * 2 ** (-1.0), cutoff * 2 ** (-2 / 3))
         hi_db = band_db(cutoff * 2 ** (-2 / 3), cutoff * 2 ** (-1 / 3))
         frame_slope = (hi_db - lo_db) / (1 / 3)
         s = np.minimum(frame_slope, slope) - SLOPE_BIAS
         s = np.clip(s, -40.0, 0.0)[..., None]
         f_ref = cutoff * 2 ** (-1 / 2)
-        octs = np.log2(np.maximum(freqs, 1.0) / f_ref)
+        octs = np.log2(freqs[k0:k1] / f_ref)
         target_db = hi_db[..., None] + s * octs + 10 * np.log10(max(p.amount, 1e-6)) + OFFSET_DB
         target = 10.0 ** (target_db / 10.0)
         # fill only what the residue above the edge does not already carry
-        resid = ndimage.uniform_filter1d(power, size=WHITEN_BINS, axis=-1)
+        resid = ndimage.uniform_filter1d(power[..., k0:k1], size=WHITEN_BINS, axis=-1)
         fill = np.maximum(target - resid, 0.0)
-        edge = cutoff
-        top = min(cutoff * 2**OCTAVES, nyq)
-        hi_mask = _ramp(freqs, edge, edge + 0.1 * cutoff) * (1 - _ramp(freqs, 0.9 * top, top))
         scale = np.sqrt(fill / (g_smooth + 1e-12 * target + 1e-30))
-        added = generated * scale * hi_mask
+        added = np.zeros_like(spec)
+        added[..., k0:k1] = g_band * scale * hi_mask[k0:k1]
 
         # 3. high shelf on the residue above the edge
         shelf = 10.0 ** (p.shelf_db / 20.0) - 1.0
