@@ -99,8 +99,12 @@ class DecrackleParams(DeclickParams):
         step=0.05,
         help="Higher finds weaker crackle; each +0.25 lowers the detection threshold by 1.41x.",
     )
+    # crackle impulses last a few samples; at 0.5 ms two or three neighbouring impulses of
+    # dense crackle were rebuilt as one run, and interpolating 15-22 samples of loud music with
+    # a model estimated on crackled audio did more harm than the crackle (bench: SI-SDR
+    # improvement +1.6 -> +4.4 dB median over 21 clips at 0.2 ms with the fixed fusion gap)
     max_click_ms: float = param(
-        0.5, min=0.05, max=2.0, step=0.05, unit="ms", help="Widest impulse treated as crackle."
+        0.2, min=0.05, max=2.0, step=0.05, unit="ms", help="Widest impulse treated as crackle."
     )
     passes: int = param(2, min=1, max=5, step=1, help="Detection passes.")
     ar_order: int = param(
@@ -143,11 +147,19 @@ class _Geometry:
         return len(self.gaps) * per_pass
 
 
-def geometry(params: DeclickParams, rate: int) -> _Geometry:
+def geometry(params: DeclickParams, rate: int, *, dense: bool = False) -> _Geometry:
+    """Sample counts for ``params`` at ``rate``.
+
+    ``dense`` (crackle): the fusion gap stays at 0.1 ms in every pass instead of widening to
+    ``max_click_ms`` (impulses ~2 ms apart must stay separate bursts, or they are rebuilt as
+    one long run or rejected as too wide), and bursts get no guard sample on each side
+    (a crackle impulse is localised exactly by where the forward error starts and the
+    backward error ends; with hundreds of impulses a second, each needless unknown costs).
+    """
     hop = max(64, round(params.window_ms * 1e-3 * rate / 2))
     max_width = max(1, round(params.max_click_ms * 1e-3 * rate))
     gap_min = max(2, round(1e-4 * rate))
-    gap_max = max(gap_min, max_width)
+    gap_max = gap_min if dense else max(gap_min, max_width)
     n = params.passes
     gaps = tuple(
         round(gap_min * (gap_max / gap_min) ** (i / (n - 1))) if n > 1 else gap_min
@@ -160,7 +172,7 @@ def geometry(params: DeclickParams, rate: int) -> _Geometry:
         seg=max(32, round(0.006 * rate)),
         radius=4,
         max_width=max_width,
-        guard=max(1, round(rate / 44100)),
+        guard=0 if dense else max(1, round(rate / 44100)),
         gaps=gaps,
         pitch=(round(0.0025 * rate), round(0.0125 * rate)),
         onset_fit=max(4 * params.ar_order, round(0.012 * rate)),
@@ -425,12 +437,14 @@ class _ImpulsiveStage(Stage):
     offers_removed = True
     #: detection threshold (robust standard deviations) at sensitivity 0.5
     threshold_mid: ClassVar[float]
+    #: dense small impulses (crackle): see :func:`geometry`
+    dense: ClassVar[bool] = False
 
     def threshold(self) -> float:
         return self.threshold_mid * 2.0 ** (2.0 * (0.5 - self.params.sensitivity))
 
     def context_frames(self, rate: int) -> int:
-        return geometry(self.params, rate).context()
+        return geometry(self.params, rate, dense=self.dense).context()
 
     def preferred_block_frames(self, rate: int) -> int:
         return max(65536, 2 * self.context_frames(rate))
@@ -438,7 +452,7 @@ class _ImpulsiveStage(Stage):
     def process(
         self, audio: np.ndarray, rate: int, *, analysis: Any = None, offset: int = 0
     ) -> np.ndarray:
-        geo = geometry(self.params, rate)
+        geo = geometry(self.params, rate, dense=self.dense)
         y, _ = repair_impulses(
             audio,
             rate,
@@ -451,7 +465,7 @@ class _ImpulsiveStage(Stage):
 
     def detect(self, audio: np.ndarray, rate: int) -> np.ndarray:
         """Boolean mask [shape=(channels, frames)] of the samples the stage rebuilds."""
-        geo = geometry(self.params, rate)
+        geo = geometry(self.params, rate, dense=self.dense)
         _, mask = repair_impulses(
             audio, rate, threshold=self.threshold(), geo=geo, link=self.params.link_channels
         )
@@ -474,3 +488,4 @@ class Decrackle(_ImpulsiveStage):
     summary = "Remove dense small impulses (crackle) without dulling transients."
     Params = DecrackleParams
     threshold_mid = 5.0
+    dense = True
