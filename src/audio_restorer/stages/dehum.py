@@ -543,9 +543,7 @@ class Dehum(Stage):
         offset: int = 0,
     ) -> np.ndarray:
         if analysis is None:
-            analyzer = self.analyzer(rate, audio.shape[0])
-            analyzer.update(audio)
-            analysis = analyzer.result()
+            analysis = self.analyze(audio, rate)
         out = audio.astype(np.float64)
         frames = audio.shape[1]
         if analysis.mains_hz is not None and frames:

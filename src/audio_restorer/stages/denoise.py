@@ -578,9 +578,7 @@ class Denoise(Stage):
                 f"denoise offset must be a multiple of the hop {hop}, got {offset}"
             )
         if analysis is None:
-            analyzer = self.analyzer(rate, audio.shape[0])
-            analyzer.update(audio)
-            analysis = analyzer.result()
+            analysis = self.analyze(audio, rate)
         frames = audio.shape[1]
         if analysis.source == "none" or frames == 0:
             return audio.copy()
