@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import benchmark as B  # noqa: E402, N812
 from audio_restorer.evaluation import metrics as M  # noqa: E402, N812
+from audio_restorer.evaluation import simulate as S  # noqa: E402, N812
 from audio_restorer.stages.registry import create_stage  # noqa: E402
 from train_enhance import DSP_CHAIN, bench_clips, with_lead  # noqa: E402
 
@@ -55,17 +56,16 @@ def run_chain(stages: list, audio: np.ndarray, rate: int) -> np.ndarray:
     return out
 
 
-def preset_stages(with_enhance: bool) -> list:
+def preset_parts() -> tuple[list, list]:
+    """The enabled stages of the ``shellac78`` preset: up to ``denoise``, and after it."""
     from audio_restorer.pipeline.presets import load_preset
 
-    chain = load_preset("shellac78").chain
-    stages = []
-    for config in chain.stages:
+    head, tail = [], []
+    for config in load_preset("shellac78").chain.stages:
         if config.enabled:
-            stages.append(config.build())
-        if config.stage == "denoise" and with_enhance:
-            stages.append(create_stage("enhance", {}))
-    return stages
+            after = bool(tail) or (bool(head) and head[-1].name == "denoise")
+            (tail if after else head).append(config.build())
+    return head, tail
 
 
 def scores(ref: np.ndarray, degraded: np.ndarray, out: np.ndarray, rate: int) -> dict:
@@ -92,13 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     dsp = [create_stage(n, {}) for n in DSP_CHAIN]
     enh = create_stage("enhance", {})
     enh_half = create_stage("enhance", {"strength": 0.5})
+    head, tail = preset_parts()
+    #: name -> (cached intermediate it starts from, stages)
     systems = {
-        "dsp chain": dsp,
-        "dsp chain + enhance": [*dsp, enh],
-        "dsp chain + enhance 0.5": [*dsp, enh_half],
-        "enhance alone": [enh],
-        "preset shellac78": preset_stages(False),
-        "preset shellac78 + enhance": preset_stages(True),
+        "dsp chain": ("input", dsp),
+        "dsp chain + enhance": ("dsp chain", [enh]),
+        "dsp chain + enhance 0.5": ("dsp chain", [enh_half]),
+        "enhance alone": ("input", [enh]),
+        "preset head": ("input", head),
+        "preset shellac78": ("preset head", tail),
+        "preset shellac78 + enhance": ("preset head", [enh, *tail]),
     }
     results: dict = {"clips": [c for c, _ in clips], "carriers": {}}
     cpu = {"enhance_s": 0.0, "audio_s": 0.0}
@@ -114,15 +117,31 @@ def main(argv: list[str] | None = None) -> int:
                     degraded = d.audio
                     ref = d.warped_reference if d.warped_reference is not None else d.reference
                 rows.setdefault("none", {})[cid] = scores(ref, degraded, degraded, rate)
-                for name, stages in systems.items():
+                if carrier != "clean":
+                    # what a perfect noise remover without bandwidth extension could reach:
+                    # the reference through the recipe's own band-limit (and distortion)
+                    inner = int(np.random.default_rng(seed).integers(2**31))
+                    steps = S.CARRIERS[carrier](np.random.default_rng(inner), rate)
+                    kept = [st for st in steps if st[0] in ("band_limit", "distort")]
+                    limited = S.apply_steps(ref, rate, kept[:1], rng=np.random.default_rng(0))
+                    both = S.apply_steps(ref, rate, kept, rng=np.random.default_rng(0))
+                    rows.setdefault("ceiling: band-limited reference", {})[cid] = scores(
+                        ref, degraded, limited.audio, rate
+                    )
+                    rows.setdefault("ceiling: band-limited + distorted reference", {})[cid] = (
+                        scores(ref, degraded, both.audio, rate)
+                    )
+                outputs = {"input": degraded}
+                for name, (start, stages) in systems.items():
                     if carrier == "clean" and name.startswith("preset"):
                         continue
                     c0 = time.process_time()
-                    out = run_chain(stages, degraded, rate)
+                    outputs[name] = out = run_chain(stages, outputs[start], rate)
                     if name == "enhance alone":
                         cpu["enhance_s"] += time.process_time() - c0
                         cpu["audio_s"] += degraded.shape[1] / rate
-                    rows.setdefault(name, {})[cid] = scores(ref, degraded, out, rate)
+                    if name != "preset head":
+                        rows.setdefault(name, {})[cid] = scores(ref, degraded, out, rate)
                 if not args.no_peers and carrier != "clean":
                     for pname in PEER_NAMES:
                         peer = PEERS[pname]

@@ -309,7 +309,14 @@ def train(args: argparse.Namespace) -> dict:
         config = EnhanceConfig()
     t_data = time.time() - t_start
     print(f"{len(pairs)} pairs built in {t_data:.0f} s", flush=True)
-    model = build_model(config)
+    if args.init:
+        from audio_restorer.ml.enhance_net import model_from_checkpoint
+
+        model = model_from_checkpoint(torch.load(args.init, map_location="cpu", weights_only=True))
+        model.train()
+        print(f"continuing from {args.init}", flush=True)
+    else:
+        model = build_model(config)
     print(f"parameters: {count_parameters(model)}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     seg = int(args.segment_s * RATE)
@@ -327,7 +334,7 @@ def train(args: argparse.Namespace) -> dict:
         x, y = next(gen)
         x, y = torch.from_numpy(x), torch.from_numpy(y)
         est = enhance_torch(model, x)
-        loss = si_sdr_loss(y, est) * 0.05 + mr_stft_loss(y, est)
+        loss = si_sdr_loss(y, est) * args.sisdr_weight + mr_stft_loss(y, est)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -346,6 +353,9 @@ def train(args: argparse.Namespace) -> dict:
         "holdout_sources": list(HOLDOUT_SOURCES),
         "final_loss": float(np.mean(history[-50:])) if history else None,
         "torch": str(torch.__version__),
+        "init": str(args.init.name) if args.init else None,
+        "sisdr_weight": args.sisdr_weight,
+        "lr": args.lr,
     }
     model.eval()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -366,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segment-s", type=float, default=1.5)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--sisdr-weight", type=float, default=0.05, help="weight of the SI-SDR term (per dB)"
+    )
+    parser.add_argument("--init", type=Path, help="continue training from these weights")
     parser.add_argument("--tiny", action="store_true", help="one step on a tiny model (CI)")
     args = parser.parse_args(argv)
     if args.tiny:
