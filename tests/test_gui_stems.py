@@ -218,12 +218,15 @@ def test_models_list_shows_imports_and_verifies_user_model_files(make_window, qt
     window = make_window()
     panel = window.device_panel
     table = panel.models_table
-    assert table.rowCount() == 1
-    assert table.item(0, 0).text() == "mymodel.th"
-    assert table.item(0, 1).text() == "1.8 KB"
-    assert table.item(0, 2).text() == digest[:12]
-    assert table.item(0, 3).text() == "user"
-    assert str(placed) in table.item(0, 0).toolTip()
+    # the bundled enhance weights come first (lookup order), then the user's files
+    assert table.rowCount() == 2
+    assert table.item(0, 0).text() == "enhance/enhance-v1.pt"
+    assert table.item(0, 3).text() == "bundled"
+    assert table.item(1, 0).text() == "mymodel.th"
+    assert table.item(1, 1).text() == "1.8 KB"
+    assert table.item(1, 2).text() == digest[:12]
+    assert table.item(1, 3).text() == "user"
+    assert str(placed) in table.item(1, 0).toolTip()
 
     # import through the store (what "Import model file…" calls)
     src = tmp_path / "other.pt"
@@ -231,7 +234,7 @@ def test_models_list_shows_imports_and_verifies_user_model_files(make_window, qt
     assert panel.import_files([str(src)]) == []
     assert (folder / "other.pt").is_file()
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
-    assert names == ["mymodel.th", "other.pt"]
+    assert names == ["enhance/enhance-v1.pt", "mymodel.th", "other.pt"]
     bad = tmp_path / "notes.txt"
     bad.write_text("x")
     problems = panel.import_files([str(bad)])
@@ -239,9 +242,9 @@ def test_models_list_shows_imports_and_verifies_user_model_files(make_window, qt
 
     # verify: both match; then damage one
     results = panel.verify()
-    assert [ok for _, ok, _ in results] == [True, True]
+    assert [ok for _, ok, _ in results] == [True, True, True]
     placed.write_bytes(b"changed")
     results = dict((n, ok) for n, ok, _ in panel.verify())
-    assert results == {"mymodel.th": False, "other.pt": True}
-    assert table.item(0, 0).text().startswith("✗")
+    assert results == {"enhance/enhance-v1.pt": True, "mymodel.th": False, "other.pt": True}
+    assert table.item(1, 0).text().startswith("✗")
     assert "damaged" in panel.models_note.text()

@@ -91,9 +91,19 @@ def test_list_shows_sizes_sources_and_hashes(cache, capsys):
     assert path.name in text and "demucs-cache" in text and store.sha256_file(path) in text
     assert run_models(["list", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert entries[0]["size"] == path.stat().st_size
+    cached = [e for e in entries if e["source"] == "demucs-cache"]
+    assert cached[0]["size"] == path.stat().st_size
 
 
 def test_empty_store_explains_what_to_do(cache, capsys):
     assert run_models(["list"]) == 0
     assert "models import" in capsys.readouterr().out
+
+
+def test_bundled_enhance_weights_are_listed_and_verified():
+    from audio_restorer.models.store import list_models, verify_models
+
+    names = [m.name for m in list_models() if m.source == "bundled"]
+    assert "enhance/enhance-v1.pt" in names
+    results = {f.name: ok for f, ok, _ in verify_models()}
+    assert results["enhance/enhance-v1.pt"] is True

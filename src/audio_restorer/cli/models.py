@@ -55,6 +55,7 @@ def run_list(args: argparse.Namespace) -> int:
     print()
     for f in files:
         print(f"{f.name:<32} {_size(f.size):>9}  {f.source:<13} sha256 {f.sha256()}")
+    print("\nTo add models (e.g. Demucs weights), run `audio-restorer models import PATH`.")
     return 0
 
 

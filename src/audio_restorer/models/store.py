@@ -121,11 +121,16 @@ def _write_manifest(folder: Path, files: dict[str, str]) -> None:
 
 
 def _files_in(source: str, folder: Path) -> Iterable[ModelFile]:
+    """Model files in ``folder`` and one level of sub-folders (e.g. ``enhance/``)."""
     if not folder.is_dir():
         return
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix in MODEL_EXTENSIONS and not path.name.startswith("."):
-            yield ModelFile(path.name, path, source, path.stat().st_size)
+    paths = [p for p in folder.iterdir() if p.is_file()]
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        paths += [p for p in sub.iterdir() if p.is_file()]
+    for path in sorted(paths):
+        if path.suffix in MODEL_EXTENSIONS and not path.name.startswith("."):
+            name = path.relative_to(folder).as_posix()
+            yield ModelFile(name, path, source, path.stat().st_size)
 
 
 def list_models() -> list[ModelFile]:
