@@ -49,7 +49,9 @@ BAD_OUTPUT = (
 )
 STARTUP_LINE = re.compile(r"startup-probe: window visible after ([0-9.]+) s")
 #: what a build without PyTorch must say when a torch stage is asked for
-NO_TORCH_MESSAGE = re.compile(r"(PyTorch|torch)[^\n]*(not installed|not available|needs|lite)", re.I)
+NO_TORCH_MESSAGE = re.compile(
+    r"(PyTorch|torch)[^\n]*(not installed|not available|needs|lite)", re.I
+)
 
 
 @dataclass
@@ -88,7 +90,10 @@ def find_demo(binary: Path) -> Path | None:
     """The demo file inside the bundle next to ``binary`` (or in an AppDir it runs)."""
     roots = [binary.parent, binary.parent / "usr" / "lib" / "audio-restorer"]
     for root in roots:
-        for sub in ("_internal/audio_restorer/_resources/samples", "audio_restorer/_resources/samples"):
+        for sub in (
+            "_internal/audio_restorer/_resources/samples",
+            "audio_restorer/_resources/samples",
+        ):
             folder = root / sub
             if folder.is_dir():
                 found = sorted(folder.glob("demo-*.flac")) + sorted(folder.glob("demo-*.wav"))
@@ -198,8 +203,14 @@ class Smoke:
     def torch_refused(self, demo: Path) -> None:
         """Without PyTorch, a torch stage fails with a clear message (exit 1 or 2)."""
         for label, argv in (
-            ("separate backend=demucs", ["--stages", "separate", "--set", "separate.backend=demucs"]),
-            ("wowflutter engine=crepe", ["--stages", "wowflutter", "--set", "wowflutter.engine=crepe"]),
+            (
+                "separate backend=demucs",
+                ["--stages", "separate", "--set", "separate.backend=demucs"],
+            ),
+            (
+                "wowflutter engine=crepe",
+                ["--stages", "wowflutter", "--set", "wowflutter.engine=crepe"],
+            ),
         ):
             out = self.work / f"refused-{label.split()[0]}.wav"
             code, text, secs = run(
@@ -240,7 +251,7 @@ class Smoke:
             else:
                 c.detail = f"{len(files)} model file(s); imported one found in the user folder"
         v = self.command("models verify", ["models", "verify"])
-        if v.ok and f"OK" not in v.output:
+        if v.ok and "OK" not in v.output:
             v.ok, v.detail = False, "verify did not report the imported file OK"
 
     def gui(self) -> None:
@@ -324,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                 "binary": str(binary),
                 "lite": lite,
                 "startup_s": smoke.startup_s,
-                "checks": [{k: v for k, v in asdict(c).items() if k != "output"} for c in smoke.checks],
+                "checks": [
+                    {k: v for k, v in asdict(c).items() if k != "output"} for c in smoke.checks
+                ],
             }
             args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 1 if failed else 0

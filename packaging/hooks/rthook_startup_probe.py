@@ -4,7 +4,9 @@ Only active when ``AUDIO_RESTORER_STARTUP_PROBE`` is set (the smoke test sets it
 ``run_gui`` shows the main window and then enters ``QApplication.exec``; this hook wraps
 ``exec`` so that, once the event loop runs, it checks that a top-level window is visible,
 prints ``startup-probe: window visible after X.XXX s`` (seconds since the process started,
-read from ``/proc/self/stat`` where available, else since this hook ran) and quits.
+read from ``/proc/self/stat`` where available, else since this hook ran) and quits, at once
+or after ``AUDIO_RESTORER_STARTUP_PROBE_HOLD`` seconds (the smoke test keeps the window up a
+few seconds to catch errors of the first timers and paints).
 Without the variable nothing is imported and nothing changes.
 """
 
@@ -34,8 +36,9 @@ def _install() -> None:
     from PySide6.QtWidgets import QApplication
 
     original_exec = QApplication.exec
+    hold = float(os.environ.get("AUDIO_RESTORER_STARTUP_PROBE_HOLD", "0") or 0)
 
-    def exec_and_report(*args, **kwargs):
+    def exec_and_report(*_args):  # called as app.exec() or QApplication.exec()
         def report() -> None:
             app = QApplication.instance()
             shown = [w for w in app.topLevelWidgets() if w.isVisible() and w.isWindow()]
@@ -43,12 +46,12 @@ def _install() -> None:
                 elapsed = time.perf_counter() - started
                 titles = ", ".join(type(w).__name__ for w in shown)
                 print(f"startup-probe: window visible after {elapsed:.3f} s ({titles})", flush=True)
-                app.exit(0)
+                QTimer.singleShot(int(hold * 1000), lambda: app.exit(0))
             else:
                 QTimer.singleShot(20, report)
 
         QTimer.singleShot(0, report)
-        return original_exec(*args, **kwargs)
+        return original_exec()
 
     QApplication.exec = exec_and_report
 
