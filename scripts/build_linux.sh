@@ -126,6 +126,11 @@ if [ -n "$FFMPEG" ]; then
   fi
 fi
 "$BUNDLE/$APP" --version >/dev/null || die "the built binary does not run"
+MISSING="$("$PYTHON" "$ROOT/packaging/linux/deb_depends.py" --missing "$BUNDLE" || true)"
+if [ -n "$MISSING" ]; then
+  echo "    warning: libraries neither bundled nor on this system (parts needing them won't load):"
+  echo "$MISSING" | sed 's/^/      /'
+fi
 
 mkdir -p "$OUT"
 rm -rf "$STAGE"; mkdir -p "$STAGE"

@@ -64,7 +64,7 @@ def test_lite_excludes_torch_and_full_keeps_what_the_extras_need():
 def test_dropped_binaries_spare_the_libraries_the_app_loads():
     drop = [
         "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
-        "PySide6/Qt/lib/libQt6Quick.so.6",
+        "PySide6/Qt/lib/libQt6VirtualKeyboard.so.6",
         "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
         "libgtk-3.so.0",
     ]
@@ -75,6 +75,8 @@ def test_dropped_binaries_spare_the_libraries_the_app_loads():
         "PySide6/Qt/plugins/platforms/libqoffscreen.so",
         "PySide6/Qt/plugins/platforms/libqwayland.so",
         "PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so",
+        "PySide6/Qt/lib/libQt6Quick.so.6",  # the FFmpeg plugin links it
+        "PySide6/Qt/lib/libQt6Qml.so.6",
         "PySide6\\Qt\\lib\\libQt6Core.so.6",
         "numpy.libs/libscipy_openblas64_-32a4b2a6.so",
     ]

@@ -38,6 +38,12 @@ def _install() -> None:
     original_exec = QApplication.exec
     hold = float(os.environ.get("AUDIO_RESTORER_STARTUP_PROBE_HOLD", "0") or 0)
 
+    def close(app) -> None:
+        # quit the way a user does: closing the windows lets them stop their worker threads
+        for widget in app.topLevelWidgets():
+            widget.close()
+        QTimer.singleShot(0, app.quit)
+
     def exec_and_report(*_args):  # called as app.exec() or QApplication.exec()
         def report() -> None:
             app = QApplication.instance()
@@ -46,7 +52,7 @@ def _install() -> None:
                 elapsed = time.perf_counter() - started
                 titles = ", ".join(type(w).__name__ for w in shown)
                 print(f"startup-probe: window visible after {elapsed:.3f} s ({titles})", flush=True)
-                QTimer.singleShot(int(hold * 1000), lambda: app.exit(0))
+                QTimer.singleShot(int(hold * 1000), lambda: close(app))
             else:
                 QTimer.singleShot(20, report)
 

@@ -8,6 +8,7 @@ keeps the libraries resolved outside the bundle, and maps them to their packages
 are collected too: they are what Qt needs to start on a desktop.
 
 Usage: python deb_depends.py BUNDLE_DIR   (prints e.g. "libc6, libegl1, libfontconfig1, ...")
+       python deb_depends.py --missing BUNDLE_DIR   (libraries nothing provides: a broken bundle)
 """
 
 from __future__ import annotations
@@ -80,6 +81,31 @@ def external_libraries(root: Path) -> set[str]:
     return found
 
 
+def missing_libraries(root: Path) -> dict[str, list[str]]:
+    """``{library: [bundle files needing it]}`` for libraries ldd cannot find at all.
+
+    Run with the bundle in place: a library listed here was dropped from the bundle (or
+    never collected) and is not on this system either, so whatever needs it cannot load.
+    """
+    root = root.resolve()
+    bundled = {p.name for p in root.rglob("*.so*")}  # found at run time once loaded
+    missing: dict[str, list[str]] = {}
+    for path in elf_files(root):
+        try:
+            text = subprocess.run(
+                ["ldd", str(path)], capture_output=True, text=True, timeout=60
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for line in text.splitlines():
+            if "=> not found" in line:
+                lib = line.split("=>", 1)[0].strip()
+                if lib in bundled:
+                    continue
+                missing.setdefault(lib, []).append(str(path.relative_to(root)))
+    return missing
+
+
 def packages_of(paths: set[str]) -> set[str]:
     pkgs: set[str] = set()
     for path in sorted(paths):
@@ -103,6 +129,13 @@ def depends_line(root: Path) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
-        sys.exit("usage: deb_depends.py BUNDLE_DIR")
-    print(depends_line(Path(sys.argv[1])))
+    args = sys.argv[1:]
+    check_missing = args[:1] == ["--missing"]
+    args = args[1:] if check_missing else args
+    if len(args) != 1 or not Path(args[0]).is_dir():
+        sys.exit("usage: deb_depends.py [--missing] BUNDLE_DIR")
+    if check_missing:
+        for lib, users in sorted(missing_libraries(Path(args[0])).items()):
+            print(f"{lib}: needed by {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}")
+    else:
+        print(depends_line(Path(args[0])))
