@@ -40,6 +40,10 @@ ALWAYS_EXCLUDED: tuple[tuple[str, str], ...] = (
     ("hydra", "Demucs's training tooling"),
     ("submitit", "Demucs's training tooling"),
     ("openunmix", "not used"),
+    ("requests", "the app never uses the network"),
+    ("urllib3", "the app never uses the network"),
+    ("chardet", "reached through requests only"),
+    ("charset_normalizer", "reached through requests only"),
 )
 
 #: Qt modules the app never imports (it is a widgets app: QtCore/Gui/Widgets/Multimedia).

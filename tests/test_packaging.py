@@ -340,3 +340,43 @@ def test_bad_lines_flags_missing_modules_and_resources_only():
     )
     assert len(smoke_frozen.bad_lines(text)) == 3
     assert smoke_frozen.bad_lines("all fine\nwritten restored.flac") == []
+
+
+# --- the .run/.tar.gz installer ------------------------------------------------------------
+
+
+def test_user_install_keeps_the_users_models_and_uninstalls_cleanly(tmp_path):
+    tree = tmp_path / "unpacked"
+    (tree / "audio-restorer").mkdir(parents=True)
+    app = tree / "audio-restorer" / "audio-restorer"
+    app.write_text('#!/bin/sh\necho audio-restorer 9.9 "$@"\n')
+    app.chmod(0o755)
+    (tree / "share").mkdir()
+    for name in ("audio-restorer.png", "audio-restorer.svg"):
+        shutil.copy(PACKAGING / "icons" / name, tree / "share" / name)
+    shutil.copy(PACKAGING / "linux" / "audio-restorer.desktop", tree / "share")
+    shutil.copy(PACKAGING / "linux" / "install.sh", tree / "install.sh")
+    home = tmp_path / "home"
+    models = home / ".local" / "share" / "audio-restorer" / "models"
+    models.mkdir(parents=True)
+    (models / "mine.th").write_bytes(b"user weights")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+
+    def sh(*args):
+        return subprocess.run(
+            ["sh", str(tree / "install.sh"), *args], env=env, capture_output=True, text=True
+        )
+
+    res = sh()
+    assert res.returncode == 0, res.stderr
+    wrapper = home / ".local" / "bin" / "audio-restorer"
+    out = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "audio-restorer 9.9 --version"
+    desktop = (home / ".local" / "share" / "applications" / "audio-restorer.desktop").read_text()
+    assert f"Exec={wrapper} gui %F" in desktop
+    assert (home / ".local" / "opt" / "audio-restorer" / "audio-restorer").is_file()
+    assert (models / "mine.th").read_bytes() == b"user weights"
+    assert sh().returncode == 0  # reinstall over an existing install
+    assert sh("--uninstall").returncode == 0
+    assert not wrapper.exists() and not (home / ".local" / "opt" / "audio-restorer").exists()
+    assert (models / "mine.th").read_bytes() == b"user weights"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install (or uninstall) Audio Restorer from this unpacked folder: the .run installer runs
 # this script; from the .tar.gz run it yourself. Offline; needs only a POSIX shell.
-#   ./install.sh              install for the current user (~/.local)
+#   ./install.sh              install for the current user (~/.local/opt, ~/.local/bin)
 #   ./install.sh --system     install for everyone (/opt + /usr/local/bin; run as root)
 #   ./install.sh --prefix DIR install the app folder under DIR
 #   ./install.sh --uninstall  remove what an earlier install put in place
@@ -23,7 +23,8 @@ done
 if [ "$MODE" = system ]; then
   : "${PREFIX:=/opt}"; BIN=/usr/local/bin; SHARE=/usr/local/share
 else
-  : "${PREFIX:=${XDG_DATA_HOME:-$HOME/.local/share}}"; BIN="$HOME/.local/bin"
+  # not ~/.local/share/audio-restorer: that is the app's user data folder (your models)
+  : "${PREFIX:=$HOME/.local/opt}"; BIN="$HOME/.local/bin"
   SHARE="${XDG_DATA_HOME:-$HOME/.local/share}"
 fi
 TARGET="$PREFIX/$APP"
