@@ -25,11 +25,10 @@ ALWAYS_EXCLUDED: tuple[tuple[str, str], ...] = (
     ("pystoi", "benchmark metric"),
     ("noisereduce", "benchmark peer"),
     ("sklearn", "reached through librosa; no code path of the app uses it"),
-    ("numba", "librosa's optional JIT; the app's DSP is numpy/scipy"),
-    ("llvmlite", "numba's backend"),
     ("torch.utils.tensorboard", "training tooling"),
     ("tensorboard", "training tooling"),
     ("torchvision", "not used"),
+    ("torchaudio", "only torchcrepe's file loading uses it; ml/crepe.py stands in for it"),
     ("IPython", "not used"),
     ("pytest", "test tooling"),
     ("mypy", "dev tooling"),
@@ -98,7 +97,6 @@ QT_EXCLUDED: tuple[str, ...] = (
 #: Left out of the lite variant: PyTorch and everything only the ML stages use.
 LITE_EXCLUDED: tuple[str, ...] = (
     "torch",
-    "torchaudio",
     "torchcrepe",
     "demucs",
     "julius",
@@ -111,6 +109,8 @@ LITE_EXCLUDED: tuple[str, ...] = (
     "joblib",
     "networkx",
     "sympy",
+    "numba",
+    "llvmlite",
     "jinja2",
     "fsspec",
     "filelock",
@@ -149,7 +149,9 @@ def excluded_modules(variant: str, extras: tuple[str, ...]) -> list[str]:
             if extra not in extras:
                 names.append(extra)
         if "torchcrepe" not in extras:
-            names += ["resampy", "librosa"]
+            # torchcrepe imports librosa and resampy at import time, and they import numba
+            # (llvmlite: ~180 MB): only shipped with torchcrepe
+            names += ["resampy", "librosa", "numba", "llvmlite"]
     return names
 
 

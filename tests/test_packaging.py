@@ -59,6 +59,8 @@ def test_lite_excludes_torch_and_full_keeps_what_the_extras_need():
     assert "tensorboard" in full and "PySide6.QtQuick" in full
     no_crepe = build_config.excluded_modules("full", ("demucs",))
     assert "torchcrepe" in no_crepe and "demucs" not in no_crepe
+    # torchcrepe -> librosa/resampy -> numba at import time: kept with torchcrepe only
+    assert "numba" not in full and "numba" in no_crepe and "numba" in lite
 
 
 def test_dropped_binaries_spare_the_libraries_the_app_loads():
