@@ -232,7 +232,7 @@ DROPPED_BINARIES: tuple[tuple[str, str], ...] = (
 #: its C++ test programs and protoc (~130 MB) that its PyInstaller hook collects as data.
 DROPPED_TREES: tuple[tuple[str, str], ...] = (
     ("torch/test/", "PyTorch's C++ unit-test executables"),
-    ("torch/bin/", "protoc and C++ store tests"),
+    ("torch/bin/", "protoc and C++ store tests (torch_shm_manager is kept: torch needs it)"),
     ("torch/include/", "C++ headers (no extension building at run time)"),
     ("torch/share/", "CMake files"),
 )
@@ -242,6 +242,8 @@ def keep_binary(dest: str) -> bool:
     """False for a bundle file (its destination path) that :data:`DROPPED_BINARIES` or
     :data:`DROPPED_TREES` drops."""
     path = dest.replace("\\", "/")
+    if path == "torch/bin/torch_shm_manager":  # `import torch` checks that it exists
+        return True
     if any(path.startswith(prefix) for prefix, _why in DROPPED_TREES):
         return False
     name = path.rsplit("/", 1)[-1]
