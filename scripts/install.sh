@@ -9,7 +9,7 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 # torch first, pinned: an unpinned torch (or one pulled in by another package) is the
 # multi-GB CUDA build; 2.13.0 resolves to the CPU wheel.
 pip install "torch==2.13.0"
-pip install -e ".[gui,ml,bench,dev]"
+pip install -e ".[gui,ml,bench,dev,pack]"
 # demucs and torchcrepe declare torchaudio, which cannot load on CPU-only machines and is only
 # used by them to read files: install them without it (their real needs are in the [ml] extra).
 pip install --no-deps "demucs==4.1.0" "torchcrepe==0.0.24"
