@@ -177,9 +177,17 @@ class Task(QRunnable):
         except Exception as exc:
             if not isinstance(exc, AudioRestorerError):
                 log.debug("task traceback:\n%s", traceback.format_exc())
-            self.signals.failed.emit(describe_error(exc))
+            self._emit(self.signals.failed, describe_error(exc))
             return
-        self.signals.done.emit(result)
+        self._emit(self.signals.done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: Any) -> None:
+        """Deliver a result; when the window closed meanwhile its receiver is gone: drop it."""
+        try:
+            signal.emit(value)
+        except RuntimeError as exc:  # "Signal source has been deleted" after the app quit
+            log.debug("result dropped: %s", exc)
 
 
 def submit(fn: Callable[[], Any], on_done: Callable, on_failed: Callable) -> Task:
