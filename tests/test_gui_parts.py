@@ -20,7 +20,7 @@ from audio_restorer.gui.params import ParamEditor, StageForm, param_label
 from audio_restorer.gui.player import ABPlayer
 from audio_restorer.stages.params import ParamInfo, ParamSpec
 from audio_restorer.stages.registry import get_stage_class, stage_names
-from test_gui_app import FakeBackend
+from gui_support import FakeBackend
 
 pytestmark = pytest.mark.gui
 

@@ -12,75 +12,20 @@ import soundfile as sf
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QApplication
 
-from audio_restorer.gui.compat import install_bool_guard
-from audio_restorer.gui.main_window import MainWindow
 from audio_restorer.gui.queue_model import Status
-from audio_restorer.gui.settings import Settings
 from audio_restorer.models import user_models_dir
 from audio_restorer.pipeline.chain import Chain, StageConfig
 from audio_restorer.pipeline.runner import restore_file
 from audio_restorer.util import sha256_file
-from signals import music_like
+from gui_support import run_batch, window_factory, write
 
 pytestmark = pytest.mark.gui
-RATE = 22050
-
-
-class SilentBackend:
-    """Playback backend without a sound card."""
-
-    def set_source(self, path):
-        pass
-
-    def play(self):
-        pass
-
-    def pause(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def position_ms(self):
-        return 0
-
-    def set_position_ms(self, ms):
-        pass
-
-    def is_playing(self):
-        return False
-
-
-def write(path: Path, seconds: float = 2.0, channels: int = 2) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), music_like(RATE, seconds, channels).T, RATE, subtype="PCM_16")
-    return path
 
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    install_bool_guard(QApplication.instance())
-
-    def make(restore=restore_file) -> MainWindow:
-        window = MainWindow(
-            Settings(str(tmp_path / "gui.ini")),
-            restore=restore,
-            probe_gpu=False,
-            backend=SilentBackend(),
-        )
-        qtbot.addWidget(window)
-        window.export_panel.folder.setText(str(tmp_path / "out"))
-        return window
-
-    return make
-
-
-def run_batch(qtbot, window: MainWindow, timeout_ms: int = 30000) -> None:
-    with qtbot.waitSignal(window.runner.worker.finished, timeout=timeout_ms):
-        window.start()
-    qtbot.waitUntil(lambda: not window.running, timeout=2000)
+    return window_factory(qtbot, tmp_path)
 
 
 def test_stems_tab_edits_reach_the_chain_the_worker_receives(make_window, qtbot, tmp_path):
@@ -130,8 +75,8 @@ def test_stems_tab_edits_reach_the_chain_the_worker_receives(make_window, qtbot,
     pattern.setText("{stem}_{name}.{ext}")
     pattern.editingFinished.emit()
 
-    window.add_paths([write(tmp_path / "take.wav")])
-    run_batch(qtbot, window)
+    window.add_paths([write(tmp_path / "take.wav", channels=2)])
+    run_batch(qtbot, window, 30000)
     assert window.model.items[0].status is Status.DONE, window.model.items[0].error
     sep = received[0].find("separate")
     assert sep is not None and sep.enabled
@@ -179,7 +124,7 @@ def test_restore_with_separation_from_the_gui_writes_stem_files(make_window, qtb
     panel.set_stem_gain("percussive", -6.0)
     assert window.chain_editor.chain.find("separate").stems == {"percussive": {"gain_db": -6.0}}
 
-    src = write(tmp_path / "in" / "song.wav", 3.0)
+    src = write(tmp_path / "in" / "song.wav", 3.0, channels=2)
     window.add_paths([src])
     run_batch(qtbot, window, 60000)
     item = window.model.items[0]
