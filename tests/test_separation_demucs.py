@@ -7,6 +7,7 @@ the user's models folder, and loaded through the model store, like the real ones
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,11 @@ def test_cli_restore_with_separate_and_stem_export(tiny_model, tmp_path):
     ]
     total = sum(sf.read(p, dtype="float32", always_2d=True)[0] for p in paths)
     assert np.max(np.abs(total.T - mix)) < 1e-5
+
+
+def test_without_pytorch_the_error_names_the_library_not_the_weights(monkeypatch):
+    # a build without torch/demucs (the lite one) and no weights either: the library is the
+    # thing to report, since installing weights would not help
+    monkeypatch.setitem(sys.modules, "demucs.apply", None)
+    with pytest.raises(ModelLoadingError, match="needs Demucs and PyTorch.*hpss"):
+        db.load("htdemucs_not_installed")

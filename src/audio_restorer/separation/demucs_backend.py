@@ -145,15 +145,19 @@ _CACHE: dict[tuple[str, tuple[str, ...]], tuple[Any, list[dict[str, Any]]]] = {}
 def load(name: str) -> tuple[Any, list[dict[str, Any]]]:
     """Demucs model ``name`` (a model or a ``BagOfModels``, in eval mode, on the CPU) and
     its provenance entries ``[{"name", "path", "sha256"}]``. Cached per file set."""
-    spec = resolve(name)
-    key = (name, tuple(str(p) for p in spec.files))
-    if key in _CACHE:
-        return _CACHE[key]
+    # the libraries first: a build without PyTorch should say so, not ask for weights
     try:
         from demucs.apply import BagOfModels
         from demucs.states import load_model
     except ImportError as exc:
-        raise ModelLoadingError(f"the demucs backend needs Demucs and PyTorch: {exc}") from exc
+        raise ModelLoadingError(
+            f"the demucs backend needs Demucs and PyTorch, which this installation lacks "
+            f"({exc}); use the built-in 'hpss' backend or the full build"
+        ) from exc
+    spec = resolve(name)
+    key = (name, tuple(str(p) for p in spec.files))
+    if key in _CACHE:
+        return _CACHE[key]
     info = []
     models = []
     allowed = _allowed_globals()
