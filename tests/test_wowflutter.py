@@ -161,3 +161,14 @@ def test_crepe_engine_tracks_wow():
     true = np.log(speed_curve(t, comp)) * CENTS
     core = slice(30, -30)
     assert np.corrcoef(tm.correction_cents[core], true[core])[0, 1] > 0.7
+
+
+@pytest.mark.parametrize("level", [0.0, 0.3])
+def test_digital_silence_and_dc_pass_unchanged_without_warnings(level):
+    import warnings
+
+    audio = np.full((2, 44100 * 2), level, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = WowFlutter()(audio, 44100)
+    np.testing.assert_array_equal(out, audio)

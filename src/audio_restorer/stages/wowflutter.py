@@ -292,7 +292,9 @@ def significance_gate(
         & (mean_power > ratio * mean_noise)
         & (mean_power > (0.5 * min_amplitude) ** 2)
     )
-    line_gain = np.sqrt(np.clip(1.0 - np.maximum(motion, mean_noise) / mean_power, 0.0, 1.0))
+    line_gain = np.sqrt(
+        np.clip(1.0 - np.maximum(motion, mean_noise) / np.maximum(mean_power, 1e-30), 0.0, 1.0)
+    )
     # a line's window main lobe spans +-2 cells: keep those with it, at the line's gain
     lobe = ndimage.maximum_filter1d(np.where(line, line_gain, 0.0), size=5, mode="constant")
     local = np.sqrt(np.clip(1.0 - noise / np.maximum(power, 1e-30), 0.0, 1.0))
