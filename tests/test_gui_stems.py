@@ -193,3 +193,46 @@ def test_models_list_shows_imports_and_verifies_user_model_files(make_window, qt
     assert results == {"enhance/enhance-v1.pt": True, "mymodel.th": False, "other.pt": True}
     assert table.item(1, 0).text().startswith("✗")
     assert "damaged" in panel.models_note.text()
+
+
+def test_a_stems_chain_is_edited_stage_by_stage_in_its_own_dialog(make_window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QPushButton
+
+    from audio_restorer.gui.stems import StemChainDialog
+
+    window = make_window()
+    panel = window.stems_panel
+    panel.enable.setChecked(True)
+    panel.use_preset_for_stem("harmonic", "shellac78")
+    before = panel.stem_chain("harmonic").to_list()
+    assert before
+
+    edits = []
+
+    def edit_and_accept(dialog):
+        # the dialog starts from the stem's chain, not the main chain
+        assert dialog.chain().to_list() == before
+        dialog.editor.add_stage("denoise")  # cannot run on a stem: left out on OK
+        dialog.editor.set_param("declick", "sensitivity", 0.8)
+        dialog.editor.set_enabled(1, False)  # switch the second stage off: not stored
+        edits.append(dialog.chain().stages[1].stage)
+        return StemChainDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(StemChainDialog, "exec", edit_and_accept)
+    edit = [
+        b
+        for b in panel.chains_box.findChildren(QPushButton)
+        if b.accessibleName() == "Edit the harmonic chain"
+    ]
+    assert len(edit) == 1
+    edit[0].click()
+    stored = window.chain_editor.chain.find("separate").stems["harmonic"]["chain"]
+    names = [e["stage"] for e in stored]
+    assert "denoise" not in names and edits[0] not in names
+    declick = next(e for e in stored if e["stage"] == "declick")
+    assert declick["params"]["sensitivity"] == 0.8
+
+    # Cancel keeps what was there
+    monkeypatch.setattr(StemChainDialog, "exec", lambda d: StemChainDialog.DialogCode.Rejected)
+    assert not panel.edit_stem_chain("harmonic")
+    assert window.chain_editor.chain.find("separate").stems["harmonic"]["chain"] == stored

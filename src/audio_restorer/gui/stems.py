@@ -24,6 +24,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QStyle,
     QToolButton,
@@ -40,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from audio_restorer.errors import AudioRestorerError, ParameterError
+from audio_restorer.gui.chain_editor import ChainEditor
 from audio_restorer.gui.params import ParamEditor, param_label
 from audio_restorer.pipeline import presets
 from audio_restorer.pipeline.chain import Chain, StageConfig
@@ -177,6 +181,43 @@ class StemChecks(QWidget):
 
     def _toggled(self, _: bool) -> None:
         self.changed.emit(self.value())
+
+
+class StemChainDialog(QDialog):
+    """Edit one stem's chain with the same editor as the main chain.
+
+    The preset box loads a preset's chain as a starting point; saving presets stays with the
+    main chain. Stages that cannot run on a stem are listed in the note and left out when the
+    chain is stored (see :func:`stem_safe_chain`).
+    """
+
+    def __init__(self, stem: str, chain: Chain, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Chain for the {stem} stem")
+        self.setAccessibleName(f"{stem} stem chain editor")
+        layout = QVBoxLayout(self)
+        _, mix_only = stem_safe_chain(Chain.of(*stage_names()))
+        note = QLabel(
+            f"The <b>{stem}</b> stem runs through this chain before the re-mix. Stages that "
+            "need the whole file or change its length or channels run on the mix only and are "
+            f"left out here: {', '.join(sorted(mix_only))}."
+        )
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        self.editor = ChainEditor(self)
+        self.editor.preset_menu_button.hide()
+        self.editor.set_chain(chain, modified=False)
+        layout.addWidget(self.editor, 1)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(560, 640)
+
+    def chain(self) -> Chain:
+        return self.editor.current_chain()
 
 
 class StemsPanel(QWidget):
@@ -375,17 +416,30 @@ class StemsPanel(QWidget):
 
     def use_preset_for_stem(self, stem: str, preset: str | None) -> list[str]:
         """Give ``stem`` the chain of ``preset`` (None: no chain); the stages left out."""
+        if self.entry() is None:
+            raise ParameterError("turn stems on first")
+        chain = Chain() if preset is None else presets.load_preset(preset).chain
+        return self.set_stem_chain(stem, chain)
+
+    def stem_chain(self, stem: str) -> Chain:
+        """The chain ``stem`` runs through now (empty: it passes through)."""
+        entry = self.entry()
+        spec = ((entry.stems if entry is not None else None) or {}).get(stem)
+        items = spec.get("chain") if isinstance(spec, dict) else None
+        return Chain.from_list(items or [])
+
+    def set_stem_chain(self, stem: str, chain: Chain) -> list[str]:
+        """Give ``stem`` the enabled, stem-safe stages of ``chain``; the stages left out."""
         entry = self.entry()
         if entry is None:
             raise ParameterError("turn stems on first")
         stems = dict(entry.stems or {})
         current = dict(stems.get(stem, {}))
-        dropped: list[str] = []
-        if preset is None:
-            current.pop("chain", None)
+        kept, dropped = stem_safe_chain(chain)
+        if kept:
+            current["chain"] = kept
         else:
-            chain, dropped = stem_safe_chain(presets.load_preset(preset).chain)
-            current["chain"] = chain
+            current.pop("chain", None)
         self._store_stem(stems, stem, current)
         if dropped:
             log.info(
@@ -394,6 +448,20 @@ class StemsPanel(QWidget):
                 ", ".join(dropped),
             )
         return dropped
+
+    def edit_stem_chain(self, stem: str) -> bool:
+        """Open the chain editor for ``stem``; True when the edit was kept."""
+        dialog = StemChainDialog(stem, self.stem_chain(stem), self)
+        try:
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return False
+            self.set_stem_chain(stem, dialog.chain())
+            return True
+        except AudioRestorerError as exc:
+            log.warning("stem %s: %s", stem, exc)
+            return False
+        finally:
+            dialog.deleteLater()
 
     def set_stem_gain(self, stem: str, gain_db: float) -> None:
         entry = self.entry()
@@ -538,6 +606,10 @@ class StemsPanel(QWidget):
             for p in preset_names:
                 pick.addItem(p, p)
             pick.activated.connect(lambda i, s=stem, c=pick: self._preset_picked(s, c.itemData(i)))
+            edit = QPushButton("Edit…")
+            edit.setAccessibleName(f"Edit the {stem} chain")
+            edit.setToolTip(f"Edit the stages and settings of the {stem} stem's chain")
+            edit.clicked.connect(lambda _=False, s=stem: self.edit_stem_chain(s))
             gain = QDoubleSpinBox()
             gain.setRange(-60.0, 24.0)
             gain.setSingleStep(0.5)
@@ -550,8 +622,9 @@ class StemsPanel(QWidget):
             gain.valueChanged.connect(lambda v, s=stem: self.set_stem_gain(s, v))
             rl.addWidget(name, 0, 0)
             rl.addWidget(pick, 0, 1)
-            rl.addWidget(gain, 0, 2)
-            rl.addWidget(summary, 1, 0, 1, 3)
+            rl.addWidget(edit, 0, 2)
+            rl.addWidget(gain, 0, 3)
+            rl.addWidget(summary, 1, 0, 1, 4)
             grid.addWidget(row)
 
     def _preset_picked(self, stem: str, preset: str | None) -> None:
