@@ -241,8 +241,11 @@ def _events(
     ok &= (p_after <= ONSET_RATIO * p_before + 1e-12) | (p_near <= ONSET_RATIO * p_before + 1e-12)
     cand = np.flatnonzero(ok)
     if cand.size:
-        bad = _onsets(signal, s_f[cand], e_b[cand], geo)
-        bad |= _periodic(zsum, s_f[cand], e_b[cand], geo)
+        # the pitch-pulse test is the cheaper one: the model-change test only for the rest
+        bad = _periodic(zsum, s_f[cand], e_b[cand], geo)
+        rest = np.flatnonzero(~bad)
+        if rest.size:
+            bad[rest] = _onsets(signal, s_f[cand[rest]], e_b[cand[rest]], geo)
         ok[cand[bad]] = False
     lo, hi = s_f[ok], e_b[ok]
     lo = np.maximum(lo - guard, 0)
