@@ -11,7 +11,8 @@ music. The music is locally predictable by an autoregressive model; the impulses
    keep a burst only if the forward error starts it and the backward error ends it, no wider
    than ``max_click_ms``: an impulse excites both errors on the damaged samples;
 4. reject musical onsets and pitch pulses, which are as unpredictable as clicks: a burst is
-   an onset if the music after it is more than 5 dB louder than before it (over 12 ms), or
+   an onset if the music after it is more than 5 dB louder than before it (over 12 ms, and
+   already over the first 6 ms: the rise must start at the burst), or
    if an AR model fitted on the 12 ms before it predicts the music after it more than 3x
    worse than its own samples (a new note, stroke or consonant brings components the old
    model does not know; a click leaves the music as it was); it is a pitch pulse (glottal
