@@ -200,9 +200,10 @@ def _events(
     the errors (``max_width + 2 * order``: longer unpredictable stretches are noisy
     transients such as a castanet's impact or a consonant), and if the signal power over
     ``onset_fit`` samples (12 ms, longer than a bass period, so the waveform's phase does not
-    matter) one order after the grown burst is at most 5 dB above the power before it: a
-    click leaves the music after it as loud as before, a stroke or a note that starts makes
-    it louder. Then the model-change (:func:`_onsets`) and pitch-pulse (:func:`_periodic`)
+    matter) one order after the grown burst is at most 5 dB above the power before it, or
+    the (doubled) power over the first half of that window is: a click leaves the music after
+    it as loud as before, a stroke or a note that starts *at the burst* makes it louder at
+    once. Then the model-change (:func:`_onsets`) and pitch-pulse (:func:`_periodic`)
     tests, and the burst grows over its whole click (:func:`_grow`). ``power`` is the
     squared signal.
     """
