@@ -135,8 +135,9 @@ def robust_scale(e: np.ndarray, *, offset: int, seg: int, radius: int) -> np.nda
     lead, ns = _layout(n, offset, seg)
     # partial segments at the ends are completed by repeating their edge values (a plain
     # median is several times faster than a NaN-aware one)
-    a = np.pad(np.abs(e), (lead, ns * seg - lead - n), mode="edge")
-    med = np.median(a.reshape(ns, seg), axis=1) / 0.6745
+    # (single precision: the scale is a threshold unit, and the partial sort is the costly part)
+    a = np.pad(np.abs(e).astype(np.float32), (lead, ns * seg - lead - n), mode="edge")
+    med = np.median(a.reshape(ns, seg), axis=1).astype(np.float64) / 0.6745
     padded = np.pad(med, radius, mode="edge")
     smooth = np.median(sliding_window_view(padded, 2 * radius + 1), axis=1)
     # ... but never below the median of the segment and its two neighbours: where the model
