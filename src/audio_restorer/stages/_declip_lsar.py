@@ -97,25 +97,28 @@ def frame_models(
     # and digital silence
     r[:, 0] = r[:, 0] * (1.0 + 1e-5) + 1e-10 * win
     n_eff = float(w.sum() ** 2 / (w**2).sum())
-    # Levinson-Durbin, keeping the filter of the best order so far by AIC
-    m = r.shape[0]
-    a = np.zeros((m, order + 1))
-    a[:, 0] = 1.0
-    err = r[:, 0].copy()
+    # Levinson-Durbin, keeping the filter of the best order so far by AIC; lags and filter
+    # taps run along the first axis so that every step works on contiguous rows of frames
+    rt = np.ascontiguousarray(r.T)
+    m = rt.shape[1]
+    a = np.zeros((order + 1, m))
+    a[0] = 1.0
+    err = rt[0].copy()
     best = a.copy()
     best_crit = np.full(m, np.inf)
     wanted = set(candidates)
     for i in range(1, order + 1):
-        acc = np.einsum("fj,fj->f", a[:, :i], r[:, i:0:-1])
+        acc = np.einsum("jf,jf->f", a[:i], rt[i:0:-1])
         k = -acc / err
-        a[:, 1 : i + 1] += k[:, None] * a[:, i - 1 :: -1].copy()
+        a[1 : i + 1] += k * a[i - 1 :: -1]
         err *= 1.0 - k * k
-        err = np.maximum(err, 1e-12 * r[:, 0])
+        err = np.maximum(err, 1e-12 * rt[0])
         if i in wanted:
             crit = n_eff * np.log(err) + 2.0 * i
             better = crit < best_crit
             best_crit = np.where(better, crit, best_crit)
-            best[better] = a[better]
+            best[:, better] = a[:, better]
+    best = best.T
     out[rows] = best
     return out
 
@@ -140,6 +143,7 @@ def solve_tiles(
     tile_len: int,
     shift: int,
     frame0: int,
+    max_unknowns: int = 128,
     active_iters: int = 8,
 ) -> np.ndarray:
     """Re-estimate the clipped runs, jointly per tile, holding everything else at ``y``.
@@ -159,6 +163,9 @@ def solve_tiles(
         ``sign(x) * level`` on clipped samples: the constraint ``y * sign >= |level|``.
     rc : np.ndarray [shape=(n_frames, order + 1)]
         Filter autocorrelations per absolute frame, the first being frame ``frame0``.
+    max_unknowns : int
+        Systems grow to about this many unknowns; a tile with more is split (its runs in
+        order), the parts then interacting through the iterations like neighbouring tiles.
 
     Returns
     -------
@@ -173,6 +180,12 @@ def solve_tiles(
     tile = (starts + offset - shift) // tile_len
     centre = tile * tile_len + shift + tile_len // 2
     frame = np.clip(centre // hop - frame0, 0, rc.shape[0] - 1)
+    # heavy clipping: a tile's runs are split, in order, into systems of about ``max_unknowns``
+    # (the cost grows with the cube of the size); the split depends on the tile's content only
+    before = np.cumsum(lengths) - lengths
+    _, first, counts = np.unique(tile, return_index=True, return_counts=True)
+    within = before - np.repeat(before[first], counts)
+    tile = tile * (1 << 20) + within // max_unknowns
     # every clipped sample with its tile, and its index among the tile's unknowns
     tiles, first_run = np.unique(tile, return_index=True)
     pos = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(lengths.sum())
@@ -189,65 +202,49 @@ def solve_tiles(
         # a bounded number of unknowns per batch keeps the gathered windows small
         step = max(1, _BATCH_UNKNOWNS // m)
         for sel in np.split(group, np.arange(step, group.size, step)):
-            _solve_group(
-                out,
-                y,
-                yp,
-                sel,
-                m,
-                tiles.size,
-                tile_index,
-                slot,
-                pos,
-                tile_frame,
-                rc,
-                rz_all,
-                signed_level,
-                active_iters,
-            )
+            # unknown positions per tile, padded with a dummy position (marked invalid)
+            idx = np.zeros((sel.size, m), dtype=np.int64)
+            valid = np.zeros((sel.size, m), dtype=bool)
+            row = np.full(tiles.size, -1)
+            row[sel] = np.arange(sel.size)
+            take = row[tile_index] >= 0
+            idx[row[tile_index[take]], slot[take]] = pos[take]
+            valid[row[tile_index[take]], slot[take]] = True
+            f = tile_frame[sel]
+            _solve_group(out, y, yp, idx, valid, rc[f], rz_all[f], signed_level, active_iters)
     return out
 
 
 def _solve_group(
-    out,
-    y,
-    yp,
-    sel,
-    m,
-    n_tiles,
-    tile_index,
-    slot,
-    pos,
-    tile_frame,
-    rc,
-    rz_all,
-    signed_level,
-    active_iters,
+    out: np.ndarray,
+    y: np.ndarray,
+    yp: np.ndarray,
+    idx: np.ndarray,
+    valid: np.ndarray,
+    rcs: np.ndarray,
+    rzs: np.ndarray,
+    signed_level: np.ndarray,
+    active_iters: int,
 ) -> None:
-    """Build and solve the systems of the tiles ``sel`` (all of padded size ``m``)."""
-    p = rc.shape[1] - 1
-    b = sel.size
-    # unknown positions per tile, padded with a dummy position (marked invalid)
-    idx = np.zeros((b, m), dtype=np.int64)
-    valid = np.zeros((b, m), dtype=bool)
-    row = np.full(n_tiles, -1)
-    row[sel] = np.arange(b)
-    take = row[tile_index] >= 0
-    idx[row[tile_index[take]], slot[take]] = pos[take]
-    valid[row[tile_index[take]], slot[take]] = True
-    rcs = rc[tile_frame[sel]]
+    """Build and solve a batch of tile systems, writing the solutions into ``out``.
+
+    ``idx``/``valid`` [shape=(tiles, m)]: unknown positions (padding marked invalid); ``rcs``
+    [shape=(tiles, p + 1)] the filter autocorrelations, ``rzs`` the same with a trailing 0
+    (the value for lags beyond ``p``); ``yp`` is ``y`` zero-padded by ``p`` on both sides.
+    """
+    b, m = idx.shape
+    p = rcs.shape[1] - 1
     kernel = np.concatenate([rcs[:, :0:-1], rcs], axis=1)  # lags -p..p
     windows = sliding_window_view(yp, 2 * p + 1)[idx]  # y[pos-p .. pos+p]
     conv = np.einsum("bmj,bj->bm", windows, kernel)
     lag = np.minimum(np.abs(idx[:, :, None] - idx[:, None, :]), p + 1)
-    t = np.take_along_axis(rz_all[tile_frame[sel]], lag.reshape(b, -1), axis=1)
+    t = np.take_along_axis(rzs, lag.reshape(b, -1), axis=1)
     t = t.reshape(b, m, m)
     own = np.where(valid, y[idx], 0.0)
     rhs = np.einsum("bij,bj->bi", t, own) - conv
     lv = np.where(valid, signed_level[idx], 0.0)
     sol = _constrained_solve(t, rhs, valid, lv, active_iters)
     out[idx[valid]] = sol[valid]
-    return out
 
 
 def _constrained_solve(
