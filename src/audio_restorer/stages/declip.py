@@ -1,4 +1,4 @@
-"""Declipping: find clipped runs and rebuild them consistently with an AR model.
+"""Declipping: find clipped runs and rebuild them consistently with a high-order AR model.
 
 An overloaded converter, tape or cutting amplifier flattens the peaks of the waveform at a clip
 level. The samples there are not lost without trace: the true waveform went *beyond* the clip
@@ -10,12 +10,26 @@ level, with the same sign. This stage
    pile-up over a few bins), and a thin tail when it was not (strong soft clipping, whose
    pile-up spreads over decibels, is not detected yet: set ``clip_level_db`` for it);
 2. marks the samples at or beyond that level;
-3. rebuilds them by least-squares AR interpolation under the consistency constraint
-   ``|y| >= level`` with the clipped sample's sign (an active-set loop pins violating samples
-   to the level and re-solves), with the AR model estimated without the clipped samples and
-   then re-estimated on the reconstruction (Janssen iterations).
+3. rebuilds them by least-squares AR interpolation (LSAR) under the consistency constraint
+   ``sign(x) * y >= |x|`` (each rebuilt sample at least as far out as the clipped one; an
+   active-set loop pins violating samples and re-solves), with AR models of up to order 256
+   (at 44.1 kHz) whose order is chosen per 40 ms frame by Akaike's criterion, estimated first
+   without the clipped samples and then re-estimated on the reconstruction (4 Janssen
+   iterations). All clipped runs of a 20 ms tile are solved jointly; the tiles shift by half
+   a tile every other iteration. See :mod:`audio_restorer.stages._declip_lsar`.
 
-Samples that are not clipped are returned bit-exact.
+Why this method. Measured on the benchmark clips clipped at -6 dB (mono, 4 s): the order-32
+LSAR of the first version gained +8 dB median SI-SDR, and barely more (+9 dB) with the *true*
+AR model of the clean signal, so the model order, not its estimation, was the limit: most of
+the remaining error sat in runs of 17-64 samples on piano, strings and voices, whose many
+partials an order-32 model cannot hold. Order 256 raised the median to about +16 dB; solving
+each run alone with its neighbours fixed lost 5-20 dB on speech (long filters couple runs a
+pitch period apart), which joint tiles recover. A consistent sparse declipper (A/S-SPADE in
+overlapping DFT frames) was the other candidate; with its tens to hundreds of iterations per
+frame and nearly every frame of loud music holding clipped samples, it could not be brought
+near 20x real time in numpy, while LSAR's cost grows only with the number of clipped samples.
+
+Samples that are not clipped are returned bit-exact; clean input is returned unchanged.
 """
 
 from __future__ import annotations
@@ -130,7 +144,7 @@ def clip_levels(counts: np.ndarray, *, sensitivity: float) -> np.ndarray:
 class Declip(Stage):
     name = "declip"
     title = "De-clip"
-    summary = "Rebuild clipped peaks beyond the clip level with a constrained AR interpolation."
+    summary = "Rebuild clipped peaks beyond the clip level with a high-order constrained AR fit."
     Params = DeclipParams
     offers_removed = True
 
