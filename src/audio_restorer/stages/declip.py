@@ -159,9 +159,11 @@ class Declip(Stage):
 
     def context_frames(self, rate: int) -> int:
         hop, win, max_run, candidates = self._geometry(rate)
-        # per iteration a sample's estimate depends on the models of frames up to a window
-        # away and on the samples within a tile, a run and the filter order of its own
-        per_iter = win + 2 * hop + max_run + 2 * max(candidates) + 8
+        # per iteration a sample's estimate depends on (a) the samples its tile's system
+        # reaches: the tile (hop / 2), a run hanging over its end, and the filter order either
+        # side; (b) the model of the frame holding the tile's centre, whose window reaches a
+        # window (2 hop) beyond a tile's edge
+        per_iter = win + hop // 2 + max_run + max(candidates) + 8
         return self.params.iterations * per_iter
 
     def preferred_block_frames(self, rate: int) -> int:
