@@ -17,12 +17,13 @@ The pieces, all vectorised over frames and tiles:
   candidates by Akaike's criterion (from the prediction-error powers that Levinson–Durbin
   yields at every order), so steady tones get long filters and fast-changing speech short ones.
 * :func:`solve_tiles`: LSAR (Janssen, Veldhuis & Vries 1986) of the clipped samples of every
-  tile of ``hop`` samples jointly, with all other samples (reliable ones, and the current
+  tile of ``tile_len`` samples jointly, with all other samples (reliable ones, and the current
   estimate of clipped ones in other tiles) held fixed. The normal equations only need the
   autocorrelation of the prediction-error filter, ``r_c``: the matrix is ``r_c(|i - j|)`` on
   the unknown positions and the right-hand side is ``-r_c * y`` at them (minus the unknowns'
-  own share). The consistency constraint ``sign(x) * y >= level`` is enforced by an active
-  set: violating samples are pinned to the level and the rest re-solved.
+  own share). The consistency constraint ``sign(x) * y >= |x|`` (a rebuilt sample lies at
+  least as far out as the clipped one) is enforced by an active set: violating samples are
+  pinned to their clipped value and the rest re-solved.
 
 Tiles and frames lie on a grid of absolute sample positions, and each tile's system size
 depends on its content only (LAPACK's blocking depends on the size), so a block of a file
@@ -160,7 +161,8 @@ def solve_tiles(
     starts, stops : np.ndarray [shape=(runs,)]
         Runs to re-estimate (stop exclusive), ascending.
     signed_level : np.ndarray [shape=(frames,)]
-        ``sign(x) * level`` on clipped samples: the constraint ``y * sign >= |level|``.
+        The bound on clipped samples (their clipped value ``x``; 0 elsewhere): the
+        constraint is ``y * sign(signed_level) >= |signed_level|``.
     rc : np.ndarray [shape=(n_frames, order + 1)]
         Filter autocorrelations per absolute frame, the first being frame ``frame0``.
     max_unknowns : int
