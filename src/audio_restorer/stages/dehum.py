@@ -69,6 +69,14 @@ COHERENCE_MIN = 0.5
 COHERENCE_CHANCE = 2.5
 #: ... and it is at most this many harmonics above the highest one found by prominence
 COHERENCE_REACH = 4
+#: harmonics always considered for removal when the set is automatic; each is kept or not by
+#: its Wiener gain (weak hum harmonics under music are too faint for the prominence rule)
+CANDIDATES = 6
+#: bandwidth of the short-term look at each line that refines the phase, Hz (the per-second
+#: track is good to about 0.02 Hz; what remains varies over a second or more)
+PHASE_HZ = 0.5
+#: bandwidth of the look at the music around each line that sets the Wiener gain, Hz
+NOISE_HZ = 0.5
 #: corner of the DC-removal high-pass, Hz (first order, applied forwards and backwards)
 DC_HZ = 5.0
 
@@ -96,7 +104,7 @@ class DehumParams(StageParams):
         help="How far a harmonic must stand above its neighbourhood, typically, to count as hum.",
     )
     bandwidth_hz: float = param(
-        0.3,
+        0.1,
         min=0.1,
         max=5.0,
         step=0.05,
@@ -524,7 +532,11 @@ class Dehum(Stage):
         return self._block(rate)
 
     def context_frames(self, rate: int) -> int:
-        half = (self._kernel(rate).size // 2 + 2) * self._block(rate)
+        # the gain and the phase correction are themselves smoothed: the estimate depends on
+        # the signal up to 1.5 long kernels plus a short one away
+        block_rate = rate / self._block(rate)
+        short = _hann_kernel(block_rate, PHASE_HZ).size
+        half = (int(1.5 * self._kernel(rate).size) + short + 4) * self._block(rate)
         settle = int(0.6 * rate) if (self.params.remove_dc or self.params.rumble_hz) else 0
         return half + settle
 
@@ -564,14 +576,22 @@ class Dehum(Stage):
     ) -> np.ndarray:
         """Estimate of the hum in ``audio`` (a window starting at file frame ``offset``).
 
-        Given the analysis and the phase correction, the estimate is linear in ``audio``.
+        Every candidate harmonic (those of the analysis and at least the first
+        ``CANDIDATES``) is demodulated with the tracked phase to 10 ms block means. At that
+        block rate (i) the fundamental's phase is refined on all harmonics together
+        (:func:`_refine_phase`), (ii) each harmonic's complex amplitude is the ``bandwidth_hz``
+        wide Hann average, and (iii) it is shrunk by the Wiener gain ``1 - noise / power``,
+        where the noise is the variance that the music near the line lends the average
+        (:func:`_wiener_gain`): a line that is hum is removed whole, a line where music
+        outweighs the hum is left.
 
         Parameters
         ----------
         audio : np.ndarray [shape=(channels, frames)]
         steer : np.ndarray [shape=(channels, frames)], optional
-            Signal the fine phase correction is measured on (default: ``audio``); lets a
-            benchmark apply the very same linear operator to the parts of a mixture.
+            Signal the phase correction and the gains are measured on (default: ``audio``).
+            Given them, the estimate is linear in ``audio``; a benchmark can thus apply the
+            very same operator to the parts of a mixture.
 
         Returns
         -------
@@ -581,31 +601,51 @@ class Dehum(Stage):
         r = self._block(rate)
         if offset % r:
             raise ValueError(f"dehum offset must be a multiple of {r}, got {offset}")
+        if analysis.mains_hz is None or not frames:
+            return np.zeros_like(audio, dtype=np.float64)
         phase = analysis.phase_at(offset + np.arange(frames), rate)
         top = float(np.max(analysis.f0))
-        harmonics = [h for h in analysis.harmonics if h * top < 0.48 * rate]
+        limit = 0.48 * rate / top
+        wanted = set(analysis.harmonics)
+        if self.params.harmonics is None:
+            wanted |= set(range(1, CANDIDATES + 1))
+        harmonics = sorted(h for h in wanted if h < limit)
         if not harmonics:
             return np.zeros_like(audio)
         demod = _Demodulator(frames, r)
+        source = audio if steer is None else steer
+        block_rate = rate / r
         # refine the phase with the strongest harmonic: the per-second track cannot follow
         # faster frequency wobble (wow of the carrier), a 2 Hz wide look at one line can
-        ref = max(harmonics, key=lambda h: analysis.prominence_db[h - 1])
+        ref = max(analysis.harmonics, key=lambda h: analysis.prominence_db[h - 1])
         if analysis.steer and analysis.prominence_db[ref - 1] >= REFINE_DB:
             carrier = np.exp(1j * np.mod(ref * phase, 2.0 * np.pi))
-            source = audio if steer is None else steer
-            amp = demod.smooth(source * np.conj(carrier), _hann_kernel(rate / r, REFINE_HZ))
+            amp = demod.smooth(source * np.conj(carrier), _hann_kernel(block_rate, REFINE_HZ))
             # the line's phase relative to the tracked one, divided back to the fundamental;
             # a constant offset is irrelevant (it is absorbed into each harmonic's amplitude)
             theta = np.unwrap(np.angle(amp.sum(axis=0))) / ref
             phase = phase + demod.upsample(theta[None, :])[0]
-        kernel = _hann_kernel(rate / r, self.params.bandwidth_hz)
+        # carriers exp(i h phase) by repeated multiplication (one complex exponential only)
+        base = np.exp(1j * np.mod(phase, 2.0 * np.pi))
+        carriers = {}
+        c = np.ones(frames, dtype=np.complex128)
+        for h in range(1, harmonics[-1] + 1):
+            c = c * base
+            if h in wanted:
+                carriers[h] = c
+        hs = np.array(harmonics, dtype=np.float64)
+        z = np.stack([demod.means(source * np.conj(carriers[h])) for h in harmonics])
+        long = _hann_kernel(block_rate, self.params.bandwidth_hz)
+        delta = _refine_phase(demod, z, hs, long, _hann_kernel(block_rate, PHASE_HZ))
+        turn = np.exp(-1j * hs[:, None] * delta[None, :])  # (H, chunks)
+        gain = _wiener_gain(demod, z * turn[:, None, :], long, _hann_kernel(block_rate, NOISE_HZ))
+        if steer is not None:
+            z = np.stack([demod.means(audio * np.conj(carriers[h])) for h in harmonics])
+        amp = demod.convolve(z * turn[:, None, :], long) * (gain / turn)[:, None, :]
         hum = np.zeros((channels, frames))
-        for h in harmonics:
-            carrier = np.exp(1j * np.mod(h * phase, 2.0 * np.pi))
-            amp = demod.smooth(audio * np.conj(carrier), kernel)
-            hum += 2.0 * (demod.upsample(amp) * carrier).real
+        for i, h in enumerate(harmonics):
+            hum += 2.0 * (demod.upsample(amp[i]) * carriers[h]).real
         return hum
-
 
 def _hann_kernel(block_rate: float, bandwidth_hz: float) -> np.ndarray:
     """Hann smoothing kernel at ``block_rate`` whose -6 dB point is at ``bandwidth_hz``."""
@@ -631,16 +671,88 @@ class _Demodulator:
         self.i1 = np.minimum(self.i0 + 1, self.chunks - 1)
         self.frac = np.clip(centre - self.i0, 0.0, 1.0)
 
-    def smooth(self, z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """Block means of ``z`` [shape=(channels, frames)] smoothed by ``kernel`` (normalised
-        convolution, so the estimate stays unbiased near the ends of the window)."""
+    def means(self, z: np.ndarray) -> np.ndarray:
+        """Block means of ``z`` [shape=(channels, frames)], shape (channels, chunks)."""
         channels = z.shape[0]
         if self.pad:
             z = np.concatenate([z, np.zeros((channels, self.pad), dtype=z.dtype)], axis=1)
-        means = z.reshape(channels, self.chunks, self.r).sum(axis=2) / self.counts
+        return z.reshape(channels, self.chunks, self.r).sum(axis=2) / self.counts
+
+    def convolve(self, blocks: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """Block values [shape=(..., chunks)] smoothed by ``kernel`` (normalised convolution,
+        so the estimate stays unbiased near the ends of the window)."""
         support = signal.oaconvolve(np.ones(self.chunks), kernel, mode="same")
-        return signal.oaconvolve(means, kernel[None, :], mode="same", axes=1) / support
+        shape = (1,) * (blocks.ndim - 1) + (kernel.size,)
+        return signal.oaconvolve(blocks, kernel.reshape(shape), mode="same", axes=-1) / support
+
+    def smooth(self, z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """Block means of ``z`` [shape=(channels, frames)] smoothed by ``kernel``."""
+        return self.convolve(self.means(z), kernel)
 
     def upsample(self, blocks: np.ndarray) -> np.ndarray:
         """Linear interpolation of block values [shape=(channels, chunks)] to every sample."""
         return blocks[:, self.i0] * (1.0 - self.frac) + blocks[:, self.i1] * self.frac
+
+
+def _refine_phase(
+    demod: _Demodulator, z: np.ndarray, hs: np.ndarray, long: np.ndarray, short: np.ndarray
+) -> np.ndarray:
+    """Correction (radians, per block) to the fundamental's tracked phase, from all harmonics.
+
+    A frequency error of the track turns harmonic ``h`` by ``h`` times the fundamental's phase
+    error ``delta``. Each harmonic's short-term amplitude ``a`` (``short`` kernel) is compared
+    with its long-term amplitude ``b`` (``long`` kernel): ``Im(conj(b) a) = h |b|^2 delta``
+    plus music. The weighted least-squares solution over harmonics and channels, each harmonic
+    weighted by the inverse of its local music power (the variance of ``a - b``), is linear
+    in the data and as precise as the strongest, cleanest lines allow.
+
+    Parameters
+    ----------
+    z : np.ndarray [shape=(H, channels, chunks), dtype=complex]
+        Block means of the signal demodulated at each harmonic of the tracked phase.
+    hs : np.ndarray [shape=(H,)]
+        The harmonic numbers.
+
+    Returns
+    -------
+    np.ndarray [shape=(chunks,)]
+    """
+    b = demod.convolve(z, long)
+    a = demod.convolve(z, short)
+    noise = demod.convolve(np.sum(np.abs(a - b) ** 2, axis=1), short) + 1e-30  # (H, chunks)
+    num = np.sum(hs[:, None] * np.sum((np.conj(b) * a).imag, axis=1) / noise, axis=0)
+    den = np.sum(hs[:, None] ** 2 * np.sum(np.abs(b) ** 2, axis=1) / noise, axis=0)
+    return num / np.maximum(den, 1e-30)
+
+
+def _wiener_gain(
+    demod: _Demodulator, z: np.ndarray, long: np.ndarray, mid: np.ndarray
+) -> np.ndarray:
+    """Shrinkage of each harmonic's long-term amplitude, 0..1 per block.
+
+    The average ``b`` over the ``long`` kernel holds the hum plus the music within its
+    bandwidth, whose power is estimated from the music just outside it: ``e`` = the average
+    over the wider ``mid`` kernel minus ``b`` (a steady hum line cancels there), scaled by the
+    ratio of the two filters' noise bandwidths. Subtracting ``g b`` with ``g = 1 - noise /
+    |b|^2`` (the Wiener gain) minimises the expected error: a line that is hum is removed
+    whole, a line that is mostly music is left alone, instead of a yes/no decision.
+
+    Parameters
+    ----------
+    z : np.ndarray [shape=(H, channels, chunks), dtype=complex]
+
+    Returns
+    -------
+    np.ndarray [shape=(H, chunks)]
+    """
+    b = demod.convolve(z, long)
+    e = demod.convolve(z, mid) - b
+    size = max(long.size, mid.size)
+    kl = np.zeros(size)
+    km = np.zeros(size)
+    kl[(size - long.size) // 2 :][: long.size] = long / long.sum()
+    km[(size - mid.size) // 2 :][: mid.size] = mid / mid.sum()
+    ratio = np.sum(kl**2) / np.sum((km - kl) ** 2)
+    noise = ratio * demod.convolve(np.sum(np.abs(e) ** 2, axis=1), long)
+    power = np.sum(np.abs(b) ** 2, axis=1) + 1e-30
+    return np.clip(power / (noise + 1e-30) - 1.0, 0.0, 1.0)
