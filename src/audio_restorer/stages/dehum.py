@@ -532,11 +532,11 @@ class Dehum(Stage):
         return self._block(rate)
 
     def context_frames(self, rate: int) -> int:
-        # the gain and the phase correction are themselves smoothed: the estimate depends on
-        # the signal up to 1.5 long kernels plus a short one away
+        # the weights, the gain and the phase correction are themselves smoothed: the estimate
+        # depends on the signal up to two long kernels plus a short one away
         block_rate = rate / self._block(rate)
         short = _hann_kernel(block_rate, PHASE_HZ).size
-        half = (int(1.5 * self._kernel(rate).size) + short + 4) * self._block(rate)
+        half = (2 * self._kernel(rate).size + short + 4) * self._block(rate)
         settle = int(0.6 * rate) if (self.params.remove_dc or self.params.rumble_hz) else 0
         return half + settle
 
@@ -597,7 +597,7 @@ class Dehum(Stage):
         -------
         np.ndarray [shape=(channels, frames), dtype=float64]
         """
-        channels, frames = audio.shape
+        frames = audio.shape[1]
         r = self._block(rate)
         if offset % r:
             raise ValueError(f"dehum offset must be a multiple of {r}, got {offset}")
@@ -611,7 +611,7 @@ class Dehum(Stage):
             wanted |= set(range(1, CANDIDATES + 1))
         harmonics = sorted(h for h in wanted if h < limit)
         if not harmonics:
-            return np.zeros_like(audio)
+            return np.zeros_like(audio, dtype=np.float64)
         demod = _Demodulator(frames, r)
         source = audio if steer is None else steer
         block_rate = rate / r
@@ -625,27 +625,88 @@ class Dehum(Stage):
             # a constant offset is irrelevant (it is absorbed into each harmonic's amplitude)
             theta = np.unwrap(np.angle(amp.sum(axis=0))) / ref
             phase = phase + demod.upsample(theta[None, :])[0]
-        # carriers exp(i h phase) by repeated multiplication (one complex exponential only)
-        base = np.exp(1j * np.mod(phase, 2.0 * np.pi))
-        carriers = {}
-        c = np.ones(frames, dtype=np.complex128)
-        for h in range(1, harmonics[-1] + 1):
-            c = c * base
-            if h in wanted:
-                carriers[h] = c
         hs = np.array(harmonics, dtype=np.float64)
-        z = np.stack([demod.means(source * np.conj(carriers[h])) for h in harmonics])
+        z = _demodulate(source, phase, harmonics, r)
         long = _hann_kernel(block_rate, self.params.bandwidth_hz)
         delta = _refine_phase(demod, z, hs, long, _hann_kernel(block_rate, PHASE_HZ))
-        turn = np.exp(-1j * hs[:, None] * delta[None, :])  # (H, chunks)
-        gain = _wiener_gain(demod, z * turn[:, None, :], long, _hann_kernel(block_rate, NOISE_HZ))
-        if steer is not None:
-            z = np.stack([demod.means(audio * np.conj(carriers[h])) for h in harmonics])
-        amp = demod.convolve(z * turn[:, None, :], long) * (gain / turn)[:, None, :]
-        hum = np.zeros((channels, frames))
-        for i, h in enumerate(harmonics):
-            hum += 2.0 * (demod.upsample(amp[i]) * carriers[h]).real
-        return hum
+        turn = np.exp(-1j * hs[:, None] * delta[None, :])[:, None, :]  # (H, 1, chunks)
+        zs = z * turn
+        za = zs if steer is None else _demodulate(audio, phase, harmonics, r) * turn
+        amp = _robust_amplitude(demod, zs, za, long, _hann_kernel(block_rate, NOISE_HZ))
+        return _remodulate(amp / turn, phase, harmonics, r)
+
+
+#: frames demodulated or re-modulated at once (bounds the memory of long windows)
+PIECE = 1 << 17
+
+
+def _carriers(phase: np.ndarray, harmonics: list[int]):
+    """Yield ``(index, exp(i h phase))`` (complex64) for the wanted harmonics, by repeated
+    multiplication of the fundamental's carrier (one cosine and one sine in all; the rounding
+    error grows like ``h * 1e-7``, far below the hum that is left)."""
+    wrapped = np.mod(phase, 2.0 * np.pi).astype(np.float32)
+    base = np.empty(phase.size, dtype=np.complex64)
+    base.real = np.cos(wrapped)
+    base.imag = np.sin(wrapped)
+    c = base
+    wanted = {h: i for i, h in enumerate(harmonics)}
+    for h in range(1, harmonics[-1] + 1):
+        if h > 1:
+            c = c * base
+        if h in wanted:
+            yield wanted[h], c
+
+
+def _demodulate(audio: np.ndarray, phase: np.ndarray, harmonics: list[int], r: int) -> np.ndarray:
+    """Block means (``r`` frames) of ``audio * exp(-i h phase)`` for each harmonic ``h``.
+
+    Returns
+    -------
+    np.ndarray [shape=(H, channels, chunks), dtype=complex128]
+    """
+    channels, frames = audio.shape
+    chunks = -(-frames // r)
+    z = np.zeros((len(harmonics), channels, chunks), dtype=np.complex128)
+    step = max(r, PIECE // r * r)
+    for start in range(0, frames, step):
+        stop = min(frames, start + step)
+        x = audio[:, start:stop]
+        n = stop - start
+        pad = -n % r
+        c0 = start // r
+        for i, c in _carriers(phase[start:stop], harmonics):
+            y = x * np.conj(c)
+            if pad:
+                y = np.concatenate([y, np.zeros((channels, pad), dtype=y.dtype)], axis=1)
+            z[i, :, c0 : c0 + y.shape[1] // r] = y.reshape(channels, -1, r).sum(axis=2)
+    counts = np.full(chunks, float(r))
+    counts[-1] = frames - (chunks - 1) * r
+    return z / counts
+
+
+def _remodulate(amp: np.ndarray, phase: np.ndarray, harmonics: list[int], r: int) -> np.ndarray:
+    """``sum_h 2 Re(amp_h(t) exp(i h phase))`` with the block amplitudes [shape=(H, channels,
+    chunks)] held over each block; returns (channels, frames) float64.
+
+    Holding instead of interpolating is exact enough: the amplitudes vary at most at
+    ``PHASE_HZ``, so the step from one 10 ms block to the next is ~60 dB below the line.
+    """
+    channels, chunks = amp.shape[1:]
+    frames = phase.size
+    out = np.zeros((channels, chunks * r))
+    step = max(1, PIECE // r)
+    for c0 in range(0, chunks, step):
+        c1 = min(chunks, c0 + step)
+        start, stop = c0 * r, min(frames, c1 * r)
+        view = out[:, c0 * r : c1 * r].reshape(channels, c1 - c0, r)
+        for i, c in _carriers(phase[start:stop], harmonics):
+            if stop - start < (c1 - c0) * r:
+                c = np.concatenate([c, np.zeros((c1 - c0) * r - (stop - start), c.dtype)])
+            c = c.reshape(c1 - c0, r)
+            a = 2.0 * amp[i, :, c0:c1, None]
+            view += a.real * c.real - a.imag * c.imag
+    return out[:, :frames]
+
 
 def _hann_kernel(block_rate: float, bandwidth_hz: float) -> np.ndarray:
     """Hann smoothing kernel at ``block_rate`` whose -6 dB point is at ``bandwidth_hz``."""
@@ -725,34 +786,44 @@ def _refine_phase(
     return num / np.maximum(den, 1e-30)
 
 
-def _wiener_gain(
-    demod: _Demodulator, z: np.ndarray, long: np.ndarray, mid: np.ndarray
+def _robust_amplitude(
+    demod: _Demodulator, zs: np.ndarray, za: np.ndarray, long: np.ndarray, mid: np.ndarray
 ) -> np.ndarray:
-    """Shrinkage of each harmonic's long-term amplitude, 0..1 per block.
+    """Hum amplitude of each harmonic: a robust long-term mean, kept where hum outweighs music.
 
-    The average ``b`` over the ``long`` kernel holds the hum plus the music within its
-    bandwidth, whose power is estimated from the music just outside it: ``e`` = the average
-    over the wider ``mid`` kernel minus ``b`` (a steady hum line cancels there), scaled by the
-    ratio of the two filters' noise bandwidths. Subtracting ``g b`` with ``g = 1 - noise /
-    |b|^2`` (the Wiener gain) minimises the expected error: a line that is hum is removed
-    whole, a line that is mostly music is left alone, instead of a yes/no decision.
+    ``a``, the line seen through the ``mid`` kernel, is steady where only hum is there; music
+    passing near the line (a sung or bowed partial sweeping through, a note's attack) makes it
+    swing away for a while. Each block is weighted by ``1 / (1 + |a - b|^2 / s)`` (Cauchy
+    weights; ``b`` the plain mean over the ``long`` kernel, ``s`` the mean of ``|a - b|^2``
+    there), so the mean rests on the moments where the line is steady. The music that still
+    passes has the power ``noise`` (from the weighted residuals and the ratio of the two
+    kernels' noise bandwidths); the line is removed whole when its power is twice that (then
+    the hum outweighs the music in it), not at all below the music's, linearly in between.
 
     Parameters
     ----------
-    z : np.ndarray [shape=(H, channels, chunks), dtype=complex]
+    zs, za : np.ndarray [shape=(H, channels, chunks), dtype=complex]
+        Phase-corrected block means of the steering signal and of the signal to estimate.
 
     Returns
     -------
-    np.ndarray [shape=(H, chunks)]
+    np.ndarray [shape=(H, channels, chunks), dtype=complex]
     """
-    b = demod.convolve(z, long)
-    e = demod.convolve(z, mid) - b
+    a = demod.convolve(zs, mid)
+    e = np.sum(np.abs(a - demod.convolve(zs, long)) ** 2, axis=1)  # (H, chunks)
+    scale = demod.convolve(e, long) + 1e-30
+    w = 1.0 / (1.0 + e / scale)
+    norm = demod.convolve(w, long)
+    b = demod.convolve(w[:, None, :] * a, long) / norm[:, None, :]
     size = max(long.size, mid.size)
     kl = np.zeros(size)
     km = np.zeros(size)
     kl[(size - long.size) // 2 :][: long.size] = long / long.sum()
     km[(size - mid.size) // 2 :][: mid.size] = mid / mid.sum()
     ratio = np.sum(kl**2) / np.sum((km - kl) ** 2)
-    noise = ratio * demod.convolve(np.sum(np.abs(e) ** 2, axis=1), long)
-    power = np.sum(np.abs(b) ** 2, axis=1) + 1e-30
-    return np.clip(power / (noise + 1e-30) - 1.0, 0.0, 1.0)
+    noise = ratio * demod.convolve(w * w * e, long) / norm**2
+    power = np.sum(np.abs(b) ** 2, axis=1)
+    gain = np.clip(power / (noise + 1e-30) - 1.0, 0.0, 1.0)
+    if za is not zs:
+        b = demod.convolve(w[:, None, :] * demod.convolve(za, mid), long) / norm[:, None, :]
+    return b * gain[:, None, :]
