@@ -76,7 +76,7 @@ CANDIDATES = 6
 #: track is good to about 0.02 Hz; what remains varies over a second or more)
 PHASE_HZ = 0.5
 #: bandwidth of the look at the music around each line that sets the Wiener gain, Hz
-NOISE_HZ = 0.5
+NOISE_HZ = 2.0
 #: corner of the DC-removal high-pass, Hz (first order, applied forwards and backwards)
 DC_HZ = 5.0
 
