@@ -18,7 +18,9 @@ lines or, made wide enough, cuts the music at the same frequencies. This stage i
    harmonic ``h`` by ``h`` times the fundamental's phase error), then each harmonic's complex
    amplitude is averaged over ~20 s (``bandwidth_hz`` = 0.05 Hz: mains hum is steady, and
    the music taken with it is proportional to that bandwidth), with robust weights that
-   discount the moments when a partial or a syllable passes through the line. The line is
+   discount the moments when a partial or a syllable passes through the line; where a faster
+   (0.3 Hz) average departs from it by more than the music explains (the hum's level changed),
+   the faster one is used. The line is
    removed where its power exceeds twice what the music lends the average (then the hum
    outweighs it), left where the music dominates, linearly in between. The re-modulated
    estimate is subtracted.
@@ -84,6 +86,8 @@ CANDIDATES = 6
 #: track is good to about 0.02 Hz; what remains varies over a second or so, most near the
 #: file's ends where the track is held constant)
 PHASE_HZ = 1.0
+#: bandwidth of the faster level average used where the hum's level or phase moves, Hz
+LEVEL_HZ = 0.3
 #: bandwidth of the look at each line that the robust weights and the removal rule use, Hz:
 #: narrow enough to keep partials 3 Hz away out, short enough (0.5 s) to resolve in time a
 #: syllable or a note's partial passing through the line
@@ -626,9 +630,9 @@ class Dehum(Stage):
         harmonics = sorted(h for h in wanted if h < limit)
         if not harmonics:
             return np.zeros_like(audio, dtype=np.float64)
-        demod = _Demodulator(frames, r)
-        source = audio if steer is None else steer
         block_rate = rate / r
+        demod = _Demodulator(frames, r, block_rate)
+        source = audio if steer is None else steer
         # refine the phase with the strongest harmonic: the per-second track cannot follow
         # faster frequency wobble (wow of the carrier), a 2 Hz wide look at one line can
         ref = max(analysis.harmonics, key=lambda h: analysis.prominence_db[h - 1])
@@ -751,8 +755,8 @@ class _Demodulator:
     block grid, the blocks are the same in a block-wise run as in a whole-file run.
     """
 
-    def __init__(self, frames: int, r: int) -> None:
-        self.frames, self.r = frames, r
+    def __init__(self, frames: int, r: int, block_rate: float = 100.0) -> None:
+        self.frames, self.r, self.block_rate = frames, r, block_rate
         self.chunks = -(-frames // r)
         self.pad = self.chunks * r - frames
         self.counts = np.full(self.chunks, float(r))
@@ -826,10 +830,12 @@ def _robust_amplitude(
     swing away for a while. Each block is weighted by ``1 / (1 + |a - b|^2 / s)^2`` (``b`` the
     plain mean over the ``long`` kernel, ``s`` the mean of ``|a - b|^2`` there: blocks that
     deviate by more than the typical amount count little), so the mean rests on the moments
-    where the line is steady. The music that still
-    passes has the power ``noise`` (from the weighted residuals and the ratio of the two
-    kernels' noise bandwidths); the line is removed whole when its power is twice that (then
-    the hum outweighs the music in it), not at all below the music's, linearly in between.
+    where the line is steady. The music that still passes has the power ``noise`` (from the
+    weighted residuals and the ratio of the two kernels' noise bandwidths). A faster
+    (``LEVEL_HZ``) weighted average replaces the slow one where the two differ by more than
+    four times the fast one's music noise (the hum's level or phase changed). The line is
+    removed whole when its power is twice the noise (then the hum outweighs the music in it),
+    not at all below the music's, linearly in between.
 
     Parameters
     ----------
@@ -844,17 +850,41 @@ def _robust_amplitude(
     e = np.sum(np.abs(a - demod.convolve(zs, long)) ** 2, axis=1)  # (H, chunks)
     scale = demod.convolve(e, long) + 1e-30
     w = 1.0 / (1.0 + e / scale) ** 2
-    norm = demod.convolve(w, long)
-    b = demod.convolve(w[:, None, :] * a, long) / norm[:, None, :]
-    size = max(long.size, mid.size)
-    kl = np.zeros(size)
-    km = np.zeros(size)
-    kl[(size - long.size) // 2 :][: long.size] = long / long.sum()
-    km[(size - mid.size) // 2 :][: mid.size] = mid / mid.sum()
-    ratio = np.sum(kl**2) / np.sum((km - kl) ** 2)
-    noise = ratio * demod.convolve(w * w * e, long) / norm**2
+    fast = _hann_kernel(demod.block_rate, LEVEL_HZ)
+
+    def estimate(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # the music left in the weighted average: the weighted power of the look's deviation
+        # from this kernel's own plain average (not the slow one's: a level change is not
+        # music), scaled by the kernels' noise bandwidths
+        dev = np.sum(np.abs(a - demod.convolve(zs, kernel)) ** 2, axis=1)
+        norm = demod.convolve(w, kernel)
+        b = demod.convolve(w[:, None, :] * a, kernel) / norm[:, None, :]
+        noise = _noise_ratio(kernel, mid) * demod.convolve(w * w * dev, kernel) / norm**2
+        return norm, b, noise
+
+    norm_l, b_l, noise_l = estimate(long)
+    norm_f, b_f, noise_f = estimate(fast)
+    # the hum's level or phase has moved when the fast average departs from the slow one by
+    # more than its own music noise explains (4x its variance: by chance 2 % of the time)
+    change = np.sum(np.abs(b_f - b_l) ** 2, axis=1)
+    lam = np.clip(change / (4.0 * noise_f + 1e-30) - 1.0, 0.0, 1.0)
+    b = b_l + lam[:, None, :] * (b_f - b_l)
+    noise = noise_l + lam * (noise_f - noise_l)
     power = np.sum(np.abs(b) ** 2, axis=1)
     gain = np.clip(power / (noise + 1e-30) - 1.0, 0.0, 1.0)
     if za is not zs:
-        b = demod.convolve(w[:, None, :] * demod.convolve(za, mid), long) / norm[:, None, :]
+        a = demod.convolve(za, mid)
+        b_l = demod.convolve(w[:, None, :] * a, long) / norm_l[:, None, :]
+        b_f = demod.convolve(w[:, None, :] * a, fast) / norm_f[:, None, :]
+        b = b_l + lam[:, None, :] * (b_f - b_l)
     return b * gain[:, None, :]
+
+
+def _noise_ratio(kernel: np.ndarray, mid: np.ndarray) -> float:
+    """Noise bandwidth of the normalised ``kernel`` over that of ``mid - kernel``."""
+    size = max(kernel.size, mid.size)
+    kl = np.zeros(size)
+    km = np.zeros(size)
+    kl[(size - kernel.size) // 2 :][: kernel.size] = kernel / kernel.sum()
+    km[(size - mid.size) // 2 :][: mid.size] = mid / mid.sum()
+    return float(np.sum(kl**2) / np.sum((km - kl) ** 2))
