@@ -123,12 +123,18 @@ def test_dc_and_rumble_filter():
     assert si_sdr(tone[None, mid], out[None, mid]) > 30.0
 
 
-@pytest.mark.parametrize("drift", [0.0, 0.6])
-def test_blockwise_equals_whole_file(drift):
-    m = music(7.0, seed=6)
+@pytest.mark.parametrize(
+    ("drift", "seconds", "bandwidth"), [(0.0, 7.0, 0.05), (0.6, 7.0, 0.05), (0.1, 16.0, 0.5)]
+)
+def test_blockwise_equals_whole_file(drift, seconds, bandwidth):
+    # the default context (~40 s) exceeds a short test file; with a 0.5 Hz average it is ~6 s,
+    # so the 16 s file is really cut into windows whose contexts are shorter than the file
+    m = music(seconds, seed=6)
     h, _ = hum(m.size, 50.0, drift_hz=drift)
     audio = np.stack([m + at_snr(m, h, 12.0), 0.5 * m + at_snr(m, h, 15.0)]).astype(np.float32)
-    stage = Dehum(remove_dc=True)
+    stage = Dehum(remove_dc=True, bandwidth_hz=bandwidth)
+    if seconds > 10:
+        assert stage.context_frames(RATE) < audio.shape[1] / 2
     an = stage.analyzer(RATE, 2)
     for i in range(0, audio.shape[1], 5003):  # analysis fed in odd blocks too
         an.update(audio[:, i : i + 5003])
