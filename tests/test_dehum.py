@@ -199,3 +199,14 @@ def test_weak_phase_locked_harmonic_is_removed_and_music_lines_are_not():
     before = abs(np.mean((audio[0] - m) * z))
     after = abs(np.mean((out - m) * z))
     assert after < 0.2 * before
+
+
+def test_sieve_without_any_agreeing_peak_finds_no_fundamental():
+    # a prominent peak that is no multiple of any candidate near 50 Hz: no hum (it used to
+    # return NaN, which crashed the analysis of a long 96 kHz file)
+    from audio_restorer.stages.dehum import _sieve
+
+    hs = np.arange(1.0, 4.0)
+    freqs = np.array([np.nan, np.nan, 170.0])
+    proms = np.array([0.0, 0.0, 30.0])
+    assert _sieve(freqs, proms, hs, 50.0, 1.0) is None

@@ -235,6 +235,8 @@ def _sieve(
     f = np.nan_to_num(freqs)
     near = np.abs(f[None, :] - hs[None, :] * cands[:, None]) <= _tolerance(hs)[None, :]
     score = (near * (weight / hs)[None, :]).sum(axis=1)
+    if not score.max() > 0.0:
+        return None  # prominent peaks, but none near a multiple of any candidate
     best = np.flatnonzero(score == score.max())
     agree = near[best[best.size // 2]] & (weight > 0)
     w = hs[agree] * 10.0 ** (np.minimum(proms[agree], 60.0) / 10.0)
