@@ -92,6 +92,9 @@ FLOOR_MIN_SUBS = 8
 #: a noise-only sub-segment lies within FLOOR_SPREAD_SIGMAS standard errors plus this of the
 #: low percentile of its band over the file (slack for noise that drifts by a dB or two)
 FLOOR_EXTRA_DB = 2.0
+#: fraction of the bands above NOISE_LOW_HZ that must lie at the floor (a noise band exceeds
+#: the tolerance above with a probability of about 1 %)
+AT_FLOOR_FRACTION = 0.95
 FLOOR_BAND_FRACTION = 0.5
 #: the automatic profile of a band may lie at most PEAK_DB above the median over PEAK_BANDS
 #: neighbouring bands: broadband noise spectra are smooth (a median keeps slopes and steps),
@@ -410,14 +413,14 @@ class NoiseAnalyzer:
             return cand
         # (4) the floor of the whole file: noise alone is the quietest a band ever gets, so
         # a noise-only sub-segment lies near each band's low percentile over the file in
-        # nearly every band; a quiet passage of music that is noise-like in the (many, narrow)
-        # upper bands still stands above it where its notes are
+        # nearly every band (95 %); a quiet passage of music that is noise-like in the many
+        # narrow upper bands still stands above it where its notes are
         usable = full & ~silent
         if usable.sum() >= FLOOR_MIN_SUBS:
             low = np.percentile(level[usable], FLOOR_PERCENTILE, axis=0)
             sigma = db / np.sqrt(np.maximum(count[:, None] / 2.0, 1.0) * self.widths[None, lo:])
             at_floor = level <= low[None, :] + FLOOR_SPREAD_SIGMAS * sigma + FLOOR_EXTRA_DB
-            cand &= at_floor.mean(axis=1) >= NOISY_BAND_FRACTION
+            cand &= at_floor.mean(axis=1) >= AT_FLOOR_FRACTION
             if not cand.any():
                 return cand
         # (3) at the floor: the candidate has the spectrum of the quietest candidate
