@@ -3,10 +3,15 @@
 Plain spectral subtraction and gating leave "musical noise" (isolated spectral peaks that come
 and go) or dull the music. This stage instead uses the log-spectral-amplitude MMSE estimator of
 Ephraim & Malah (1985), whose gain depends on both the a-posteriori SNR of the current frame and
-an a-priori SNR tracked with the decision-directed rule (Ephraim & Malah 1984). The decision-
-directed recursion smooths the SNR over time, which is what keeps residual noise steady instead
-of twinkling; a reduction limit keeps the noise lowered rather than gated to silence, and a
-transient detector lets the a-priori SNR follow sharp onsets.
+an a-priori SNR. The file is processed offline, so the a-priori SNR is the mean of two
+decision-directed recursions (Ephraim & Malah 1984), one running forward and one backward in
+time: each smooths the SNR (which keeps residual noise steady instead of twinkling) but lags by a
+few frames, the forward one at onsets and the backward one at note ends, and their mean follows
+both. A second step (two-step noise reduction, Plapous, Marro & Scalart 2006) re-estimates the
+a-priori SNR from the clean power that the first gain leaves and computes the final gain from
+it, which removes the recursion's bias towards the previous frame. A reduction limit keeps the
+noise lowered rather than gated to silence, and a transient detector lets the forward a-priori
+SNR follow sharp onsets.
 
 The noise power spectrum comes from a whole-file analysis pass (:class:`NoiseAnalyzer`):
 
@@ -16,10 +21,18 @@ The noise power spectrum comes from a whole-file analysis pass (:class:`NoiseAna
   makes noise noise rather than by loudness: in nearly every band the periodogram fluctuates
   like Gaussian noise (arithmetic / geometric mean of 2.5 dB; a steady partial gives ~0 dB, a
   partial among weaker bins or a changing level gives more), the level is steady across the
-  passage, and the spectrum matches that of the quietest such passage. Their mean spectrum
-  (per band, leaving out values far above the band's median) is the profile. When there is no
-  such passage (clean digital input, digital silence, music without pauses) the stage leaves
-  the audio as it is: quiet music is not taken for noise.
+  passage, the spectrum matches that of the quietest such passage, and in nearly every band
+  the level lies at that band's floor over the whole file (its low percentile: a quiet passage
+  of music stands above it where its notes are). Their mean spectrum (per band, leaving out
+  values far above the band's median) is the profile;
+* for music with no pause and no lead-in, the floor itself (minimum statistics over the file):
+  per band, the mean of the quietest sub-segments, trusted where they fluctuate like Gaussian
+  noise and the band does not stand out of its neighbours (source ``"floor"``). Clean digital
+  input, digital silence and clean music pass neither test, and the stage leaves them as they
+  are: quiet music is not taken for noise.
+
+Noise spectra are smooth, so narrow peaks of an automatic profile (a partial that sat in the
+passage, hum) are cut to 3 dB above the median of the neighbouring bands.
 
 On top of either, a slow tracker follows noise that drifts along a side or a reel: the
 minimum-statistics level (Martin 2001) of every second, relative to the noise-only passages,
@@ -68,6 +81,27 @@ SHAPE_TOL_DB = 5.0
 OUTLIER_DB = 2.0
 #: least total duration of noise-only passages for the automatic profile to be trusted
 MIN_NOISE_S = 0.2
+#: fallback without noise-only passages: the noise floor of each band is the level that the
+#: band keeps returning to; its quietest FLOOR_PERCENTILE % of sub-segments (and those within
+#: FLOOR_SPREAD_SIGMAS standard errors of a noise level above them) are its floor cells
+FLOOR_PERCENTILE = 10
+FLOOR_SPREAD_SIGMAS = 2.5
+#: at least this many sub-segments (2 s) and this fraction of the bands above NOISE_LOW_HZ
+#: whose floor cells fluctuate like Gaussian noise for the fallback to be trusted
+FLOOR_MIN_SUBS = 8
+#: a noise-only sub-segment lies within FLOOR_SPREAD_SIGMAS standard errors plus this of the
+#: low percentile of its band over the file (slack for noise that drifts by a dB or two)
+FLOOR_EXTRA_DB = 2.0
+#: fraction of the bands above NOISE_LOW_HZ that must lie at the floor (a noise band exceeds
+#: the tolerance above with a probability of about 1 %)
+AT_FLOOR_FRACTION = 0.95
+FLOOR_BAND_FRACTION = 0.5
+#: the automatic profile of a band may lie at most PEAK_DB above the median over PEAK_BANDS
+#: neighbouring bands: broadband noise spectra are smooth (a median keeps slopes and steps),
+#: so a narrow peak is a partial of the music, or hum, which is not this stage's to remove
+#: (9 bands: 9 bins at the bottom, 3/8 octave higher up)
+PEAK_DB = 3.0
+PEAK_BANDS = 9
 #: recursive smoothing of the periodogram for minimum statistics (per 11.6 ms hop)
 MS_SMOOTHING = 0.7
 #: frames after the start of the file before the smoothed periodogram enters the minimum
@@ -91,7 +125,7 @@ SILENCE_POWER = 1e-10
 @dataclass(frozen=True)
 class DenoiseParams(StageParams):
     reduction_db: float = param(
-        18.0,
+        24.0,
         min=0.0,
         max=40.0,
         step=0.5,
@@ -181,7 +215,9 @@ class NoiseAnalysis:
     segment_frames : int
         Samples per segment.
     source : str
-        ``"profile"`` (user range), ``"auto"`` or ``"none"`` (nothing but digital silence).
+        ``"profile"`` (user range), ``"auto"`` (noise-only passages), ``"floor"`` (no such
+        passage: the noise floor under the music, see :meth:`NoiseAnalyzer._floor_fallback`) or
+        ``"none"`` (no noise found: the audio is left as it is).
     """
 
     base: np.ndarray
@@ -203,6 +239,15 @@ class NoiseAnalysis:
             [np.exp(np.interp(times, centres, logd[:, c])) for c in range(logd.shape[1])]
         )
         return factors[:, :, None] * self.base[:, None, :]
+
+
+def _lower_envelope(band_power: np.ndarray) -> np.ndarray:
+    """Band powers [shape=(..., B)] with narrow peaks cut to ``PEAK_DB`` above the median of
+    the ``PEAK_BANDS`` bands around them."""
+    log_p = np.log(np.maximum(band_power, 1e-30))
+    size = (1,) * (log_p.ndim - 1) + (PEAK_BANDS,)
+    cap = ndimage.median_filter(log_p, size=size, mode="nearest") + PEAK_DB * np.log(10) / 10
+    return np.where(log_p > cap, np.exp(cap), band_power)
 
 
 class NoiseAnalyzer:
@@ -366,6 +411,18 @@ class NoiseAnalyzer:
         cand = full & steady & typical & ~silent & (noisy_bands.mean(axis=1) >= NOISY_BAND_FRACTION)
         if not cand.any():
             return cand
+        # (4) the floor of the whole file: noise alone is the quietest a band ever gets, so
+        # a noise-only sub-segment lies near each band's low percentile over the file in
+        # nearly every band (95 %); a quiet passage of music that is noise-like in the many
+        # narrow upper bands still stands above it where its notes are
+        usable = full & ~silent
+        if usable.sum() >= FLOOR_MIN_SUBS:
+            low = np.percentile(level[usable], FLOOR_PERCENTILE, axis=0)
+            sigma = db / np.sqrt(np.maximum(count[:, None] / 2.0, 1.0) * self.widths[None, lo:])
+            at_floor = level <= low[None, :] + FLOOR_SPREAD_SIGMAS * sigma + FLOOR_EXTRA_DB
+            cand &= at_floor.mean(axis=1) >= AT_FLOOR_FRACTION
+            if not cand.any():
+                return cand
         # (3) at the floor: the candidate has the spectrum of the quietest candidate
         ref = int(np.flatnonzero(cand)[np.argmin(mean[cand].sum(axis=1))])
         diff = level - level[ref]
@@ -373,6 +430,64 @@ class NoiseAnalyzer:
             np.percentile(np.abs(diff), 80, axis=1) < SHAPE_TOL_DB
         )
         return cand & near
+
+    def _floor_fallback(
+        self, mean: np.ndarray, logm: np.ndarray, count: np.ndarray
+    ) -> np.ndarray | None:
+        """Noise band powers of one channel from the whole file when no passage is noise only.
+
+        Minimum statistics over the file (Martin 2001, here at quarter-second resolution): in
+        every band the quietest sub-segments are those where the music leaves the band to the
+        noise. Their level is trusted only where they also fluctuate like Gaussian noise (the
+        flatness test of :meth:`_noise_only`, pooled over the floor cells of the band), which
+        the decays and quiet notes of clean music do not. Bands that fail take the log-linear
+        interpolation of the bands that pass, never more than their own floor level.
+
+        Parameters
+        ----------
+        mean : np.ndarray [shape=(S, B)]
+            Band power of each sub-segment.
+        logm : np.ndarray [shape=(S, B)]
+            Band mean of the log power.
+        count : np.ndarray [shape=(S,)]
+
+        Returns
+        -------
+        np.ndarray [shape=(B,)] or None
+            None when too few bands have a noise-like floor (clean or digital material).
+        """
+        db = 10.0 / np.log(10.0)
+        full = (count >= self.sub_hops // 2) & (
+            mean.mean(axis=1) * 2.0 / self.n_fft >= SILENCE_POWER
+        )
+        if full.sum() < FLOOR_MIN_SUBS:
+            return None
+        mean, logm, count = mean[full], logm[full], count[full]
+        level = db * np.log(np.maximum(mean, 1e-30))  # (S, B)
+        n_eff = np.maximum(count[:, None] / 2.0, 1.0) * self.widths[None, :]
+        # standard error of a band level of Gaussian noise (an exponential periodogram value
+        # has a standard deviation equal to its mean: 4.34 dB over sqrt(n_eff) values)
+        sigma = db / np.sqrt(n_eff)
+        low = np.percentile(level, FLOOR_PERCENTILE, axis=0)
+        cells = level <= low[None, :] + FLOOR_SPREAD_SIGMAS * sigma
+        flat = level - db * logm
+        excess = flat - (FLATNESS_DB - db / (2.0 * n_eff))
+        w = n_eff * cells
+        pooled = (excess * w).sum(axis=0) / np.maximum(w.sum(axis=0), 1e-30)
+        tol = np.maximum(
+            FLATNESS_TOL_SIGMAS * db * np.pi / np.sqrt(6.0 * np.maximum(w.sum(axis=0), 1.0)),
+            FLATNESS_POOLED_TOL_DB,
+        )
+        floor = (mean * w).sum(axis=0) / np.maximum(w.sum(axis=0), 1e-30)
+        # a noise floor is smooth over frequency: a band far above its neighbours holds a
+        # partial that never stopped
+        good = (np.abs(pooled) < tol) & (_lower_envelope(floor) >= floor)
+        lo = int(np.searchsorted(self.starts, NOISE_LOW_HZ * self.n_fft / self.rate))
+        if good[lo:].mean() < FLOOR_BAND_FRACTION:
+            return None
+        centre = self.starts + 0.5 * self.widths
+        fill = np.exp(np.interp(centre, centre[good], np.log(floor[good])))
+        return np.where(good, floor, np.minimum(fill, floor))
 
     def result(self) -> NoiseAnalysis:
         self._close()
@@ -399,6 +514,16 @@ class NoiseAnalyzer:
                 axis=1,
             )  # (S, ch)
             enough = noise.sum(axis=0) * self.sub_hops * self.hop >= MIN_NOISE_S * self.rate
+            base_b = np.zeros((channels, self.starts.size))
+            passages = enough.any()
+            for c in range(channels):
+                if enough[c]:
+                    base_b[c] = self._robust_mean(mean[noise[:, c], c], count[noise[:, c]])
+                else:
+                    # no pause, no lead-in: the floor that the music keeps falling back to
+                    floor = self._floor_fallback(mean[:, c], logm[:, c], count)
+                    if floor is not None:
+                        base_b[c], enough[c] = floor, True
             if not enough.any():
                 return NoiseAnalysis(
                     np.zeros((channels, self.bins)),
@@ -406,12 +531,9 @@ class NoiseAnalyzer:
                     seg_frames,
                     "none",
                 )
-            base_b = np.zeros((channels, self.starts.size))
-            for c in range(channels):
-                if enough[c]:
-                    base_b[c] = self._robust_mean(mean[noise[:, c], c], count[noise[:, c]])
+            base_b = _lower_envelope(base_b)
             base = base_b[:, np.repeat(np.arange(self.starts.size), self.widths)]
-            source = "auto"
+            source = "auto" if passages else "floor"
         drift = np.zeros((n_seg, channels))
         if self.track and n_seg >= 3:
             drift = self._drift(mins, count, noise, base)
@@ -469,8 +591,12 @@ class NoiseAnalyzer:
 
 #: 0.5 * E1(v) tabulated against ln v on [ln 1e-8, ln 60] (0.01 steps): linear interpolation
 #: of this smooth curve is exact to ~1e-5 and several times faster than evaluating E1
-_LOG_V = np.linspace(np.log(1e-8), np.log(60.0), 2300)
+_LOG_V_LO, _LOG_V_HI, _LOG_V_N = np.log(1e-8), np.log(60.0), 2300
+_LOG_V = np.linspace(_LOG_V_LO, _LOG_V_HI, _LOG_V_N)
 _HALF_E1 = 0.5 * special.exp1(np.exp(_LOG_V))
+_HALF_E1[-1] = 0.0  # 0.5 * E1(60) ~ 1e-28: beyond the table the correction is nil
+_HALF_E1_SLOPE = np.append(np.diff(_HALF_E1), 0.0)
+_LOG_V_STEP = (_LOG_V_HI - _LOG_V_LO) / (_LOG_V_N - 1)
 
 
 def log_mmse_gain(xi: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -484,9 +610,42 @@ def log_mmse_gain(xi: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         A-priori and a-posteriori SNR (linear power ratios), same shape.
     """
     r = xi / (1.0 + xi)
-    log_v = np.log(np.maximum(r * gamma, 1e-8))
-    half_e1 = np.interp(log_v, _LOG_V, _HALF_E1, right=0.0)
+    # a uniform table in ln v: the index is computed, not searched (the recursion below calls
+    # this once per frame, so it is the stage's inner loop)
+    pos = (np.log(np.maximum(r * gamma, 1e-8)) - _LOG_V_LO) * (1.0 / _LOG_V_STEP)
+    np.clip(pos, 0.0, _LOG_V_N - 1.0, out=pos)
+    i = pos.astype(np.intp)
+    half_e1 = _HALF_E1[i] + (pos - i) * _HALF_E1_SLOPE[i]
     return np.minimum(r * np.exp(half_e1), 1.0)
+
+
+def decision_directed(gamma: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """A-priori SNR by the decision-directed rule, running forward in time.
+
+    ``xi_t = max(a_t * G_{t-1}^2 * gamma_{t-1} + (1 - a_t) * max(gamma_t - 1, 0), XI_MIN)``
+    with ``G`` the log-MMSE gain (Ephraim & Malah 1984).
+
+    Parameters
+    ----------
+    gamma : np.ndarray [shape=(rows, frames, bins)]
+        A-posteriori SNR.
+    alphas : np.ndarray [shape=(rows, frames)]
+        Smoothing factor of each frame.
+
+    Returns
+    -------
+    np.ndarray [shape=(rows, frames, bins)]
+    """
+    ml = np.maximum(gamma - 1.0, 0.0)
+    xi = np.empty(gamma.shape)
+    prev = np.zeros(gamma.shape[::2])
+    for t in range(gamma.shape[1]):
+        a = alphas[:, t, None]
+        x = np.maximum(a * prev + (1.0 - a) * ml[:, t], XI_MIN)
+        g = log_mmse_gain(x, gamma[:, t])
+        prev = g * g * gamma[:, t]
+        xi[:, t] = x
+    return xi
 
 
 @register
@@ -523,6 +682,15 @@ class Denoise(Stage):
     def gains(self, spec: np.ndarray, noise: np.ndarray, rate: int, hop: int) -> np.ndarray:
         """Suppression gains for an STFT given the noise power at every frame.
 
+        The a-priori SNR is the mean of a forward and a backward decision-directed estimate:
+        the forward recursion lags behind onsets and the backward one behind note ends, each
+        by the same few frames, so their mean follows both without raising the smoothing that
+        keeps the residual noise steady. A second step (Plapous, Marro & Scalart 2006,
+        "two-step noise reduction") then takes the clean power that this first gain leaves,
+        ``G^2 * gamma``, as the a-priori SNR of the final log-MMSE gain: it removes the bias
+        of the recursion towards the previous frame, which smears note ends and over-smooths
+        the SNR of changing partials.
+
         Parameters
         ----------
         spec : np.ndarray [shape=(channels, frames, bins), dtype=complex]
@@ -541,28 +709,26 @@ class Denoise(Stage):
         gamma = np.where(noise > 0, power / np.maximum(noise, 1e-30), 1e6)
         gamma = np.minimum(gamma, 1e6)
         alpha = p.smoothing ** (hop / (0.008 * rate))
-        alphas = np.full(gamma.shape[:2], alpha)
+        channels = gamma.shape[0]
+        alphas = np.full((2 * channels, gamma.shape[1]), alpha)
         if p.protect_transients:
             # a frame whose high-band a-posteriori SNR jumps 6 dB above both previous frames
-            # and well above the noise is an onset: let the a-priori SNR follow it at once
+            # and well above the noise is an onset: let the forward a-priori SNR follow it at
+            # once (the backward recursion sees it as a note end, so its estimate holds)
             hi = int(1000.0 * 2 * (gamma.shape[2] - 1) / rate)
             energy = gamma[:, :, hi:].mean(axis=2)
             prev = np.maximum(
                 np.pad(energy, ((0, 0), (1, 0)))[:, :-1], np.pad(energy, ((0, 0), (2, 0)))[:, :-2]
             )
             onset = (energy > 4.0 * prev) & (energy > 4.0)
-            alphas[onset] = min(alpha, 0.5)
-        ml = np.maximum(gamma - 1.0, 0.0)
-        out = np.empty(gamma.shape, dtype=np.float32)
-        prev_a2 = np.zeros(gamma.shape[::2])
-        for t in range(gamma.shape[1]):
-            a = alphas[:, t, None]
-            g_t = gamma[:, t]
-            xi = np.maximum(a * prev_a2 + (1.0 - a) * ml[:, t], XI_MIN)
-            gain = log_mmse_gain(xi, g_t)
-            prev_a2 = gain * gain * g_t
-            out[:, t] = gain
-        return np.maximum(out, np.float32(g_min))
+            alphas[:channels][onset] = min(alpha, 0.5)
+        # forward and time-reversed recursions run side by side as extra rows
+        both = decision_directed(np.concatenate([gamma, gamma[:, ::-1]]), alphas)
+        xi = 0.5 * (both[:channels] + both[channels:, ::-1])
+        gain = log_mmse_gain(xi, gamma)
+        xi = np.maximum(gain * gain * gamma, XI_MIN)
+        gain = log_mmse_gain(xi, gamma)
+        return np.maximum(gain, g_min).astype(np.float32)
 
     def process(
         self,
