@@ -71,6 +71,8 @@ class Task:
     #: main metric used to pick each peer's best setting: (key, higher_is_better)
     primary: tuple[str, bool] = ("si_sdr_i", True)
     extra: list[str] = field(default_factory=list)  # additional metric columns
+    #: further rows of ours with non-default parameters: label -> chain of "stage:key=value"
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _steps(*steps: tuple[str, Callable[..., Any], dict[str, Any]]):
@@ -98,6 +100,7 @@ TASKS: dict[str, Task] = {
             ["declick"],
             ["none", "adeclick"],
             extra=["click_f1", "click_p", "click_r"],
+            variants={"wide_bumps": ["declick:wide_bumps=true"]},
         ),
         Task(
             "decrackle",
@@ -222,11 +225,17 @@ def registered_stages() -> set[str]:
 
 
 def run_ours(chain: list[str], audio: np.ndarray, rate: int) -> np.ndarray:
+    """Run a chain of stage specs: ``name`` (defaults) or ``name:key=value,key=value``."""
     from audio_restorer.stages.registry import create_stage
 
     out = audio
-    for name in chain:
-        out = create_stage(name, {})(out, rate)
+    for spec in chain:
+        name, _, settings = spec.partition(":")
+        params = {}
+        for item in filter(None, settings.split(",")):
+            key, _, value = item.partition("=")
+            params[key] = json.loads(value)
+        out = create_stage(name, params)(out, rate)
     return out
 
 
@@ -319,6 +328,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 systems.append(("ours", "skip", None))
             else:
                 systems.append(("ours", "defaults", task.ours))
+                systems += [(f"ours+{k}", k, chain) for k, chain in task.variants.items()]
             for pname in task.peers:
                 peer = PEERS[pname]
                 labels = list(peer.settings)

@@ -75,7 +75,7 @@ def _found(mask: np.ndarray, truth) -> int:
 
 def test_bump_pass_finds_wide_bumps_the_ordinary_passes_miss(bumped):
     x, y, truth = bumped
-    params = DeclickParams()
+    params = DeclickParams(wide_bumps=True)
     geo = geometry(params, RATE)
     assert geo.bump_hop > 0
     old_geo = dataclasses.replace(geo, bump_hop=0)
@@ -107,7 +107,7 @@ def test_bump_pass_finds_wide_bumps_the_ordinary_passes_miss(bumped):
 def test_bump_pass_leaves_clean_music_alone(bumped):
     x, _, _ = bumped
     audio = x[None].astype(np.float32)
-    out = Declick()(audio, RATE)
+    out = Declick(wide_bumps=True)(audio, RATE)
     assert si_sdr(audio[0], out[0]) > 45.0
     assert np.mean(out != audio) < 1e-3
 
@@ -115,8 +115,15 @@ def test_bump_pass_leaves_clean_music_alone(bumped):
 def test_bump_pass_block_wise_equals_whole_file(bumped):
     _, y, _ = bumped
     audio = np.stack([y, 0.8 * y]).astype(np.float32)
-    stage = Declick()
+    stage = Declick(wide_bumps=True)
     whole = stage(audio, RATE)
     blocks = process_in_blocks(stage, audio, RATE, 60013)
     assert np.array_equal(blocks, whole)
     assert not np.array_equal(whole, audio)
+
+
+def test_bump_pass_is_off_by_default_and_decrackle_has_none():
+    assert geometry(DeclickParams(), RATE).bump_hop == 0
+    from audio_restorer.stages.declick import DecrackleParams
+
+    assert not hasattr(DecrackleParams(), "wide_bumps")
