@@ -444,25 +444,44 @@ def _periodic(z: np.ndarray, lo: np.ndarray, hi: np.ndarray, geo: _Geometry) -> 
     argpk = pos[np.arange(lo.size), np.argmax(zz, axis=1)]
     peak = zz.max(axis=1)[:, None]
     lags = np.arange(geo.pitch[0], geo.pitch[1] + 1)
+    # padded with zeros (never "comparable") so that lag indices need no clipping
+    pad = 2 * geo.pitch[1] + 8
     # 5-sample running maximum (same values as scipy's maximum_filter1d, a few times faster)
     zp = np.pad(z, 2, mode="edge")
-    zm = np.maximum(
-        np.maximum(zp[:-4], zp[1:-3]), np.maximum(zp[2:-2], np.maximum(zp[3:-1], zp[4:]))
+    zm = np.pad(
+        np.maximum(
+            np.maximum(zp[:-4], zp[1:-3]), np.maximum(zp[2:-2], np.maximum(zp[3:-1], zp[4:]))
+        ),
+        pad,
     )
-    pb = zm[np.clip(argpk[:, None] - lags, 0, n - 1)]
-    pa = zm[np.clip(argpk[:, None] + lags, 0, n - 1)]
-    near = lambda v: (v > peak / 3.0) & (v < 3.0 * peak)  # noqa: E731
-    hit = near(pb) & near(pa)
+    at = argpk + pad
+
+    def near(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        return (v > ref / 3.0) & (v < 3.0 * ref)
+
+    # one period before first; the other tests only for the bursts that pass it
+    hit = near(zm[at[:, None] - lags], peak)
+    rows = np.flatnonzero(hit.any(axis=1))
+    out = np.zeros(lo.size, dtype=bool)
+    if rows.size == 0:
+        return out
+    sub = hit[rows] & near(zm[at[rows, None] + lags], peak[rows])
     if geo.third_pulse:
         # Dense crackle (hundreds of impulses a second) puts comparable peaks one period
         # before and after an impulse by chance for a large share of them; a voiced
         # excitation keeps repeating. So the dense stage also asks for a third pulse two
         # periods away on either side (+-8 samples: the period drifts over two cycles).
-        zw = maximum_filter1d(z, 17, mode="nearest")
-        p2b = zw[np.clip(argpk[:, None] - 2 * lags, 0, n - 1)]
-        p2a = zw[np.clip(argpk[:, None] + 2 * lags, 0, n - 1)]
-        hit &= near(p2b) | near(p2a)
-    return hit.any(axis=1)
+        keep = np.flatnonzero(sub.any(axis=1))
+        rows, sub = rows[keep], sub[keep]
+        if rows.size:
+            zw = np.pad(maximum_filter1d(z, 17, mode="nearest"), pad)
+            ref = peak[rows]
+            two = near(zw[at[rows, None] - 2 * lags], ref) | near(
+                zw[at[rows, None] + 2 * lags], ref
+            )
+            sub &= two
+    out[rows] = sub.any(axis=1)
+    return out
 
 
 def _bump_template(w: int) -> np.ndarray:
