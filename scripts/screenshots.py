@@ -160,6 +160,17 @@ def main(argv: list[str] | None = None) -> int:
             stems.use_preset_for_stem("harmonic", "shellac78")
             window.tabs.setCurrentIndex(3)
             shot(window, f"stems-{size}.png")
+            # the harmonic stem's own chain, edited in its dialog
+            from audio_restorer.gui.stems import StemChainDialog
+
+            dialog = StemChainDialog("harmonic", stems.stem_chain("harmonic"), window)
+            dialog.show()
+            dialog.editor.stage_list.setCurrentRow(0)
+            pump(0.4)
+            path = args.out / "stem-chain-dialog.png"
+            dialog.grab().save(str(path))
+            shots.append(path)
+            dialog.close()
             stems.enable.setChecked(False)
             window.tabs.setCurrentIndex(0)
             window.chain_editor.stage_list.setCurrentRow(2)

@@ -622,9 +622,9 @@ class StemsPanel(QWidget):
             gain.valueChanged.connect(lambda v, s=stem: self.set_stem_gain(s, v))
             rl.addWidget(name, 0, 0)
             rl.addWidget(pick, 0, 1)
-            rl.addWidget(edit, 0, 2)
-            rl.addWidget(gain, 0, 3)
-            rl.addWidget(summary, 1, 0, 1, 4)
+            rl.addWidget(gain, 0, 2)
+            rl.addWidget(summary, 1, 0, 1, 2)
+            rl.addWidget(edit, 1, 2, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(row)
 
     def _preset_picked(self, stem: str, preset: str | None) -> None:
