@@ -24,11 +24,11 @@ music. The music is locally predictable by an autoregressive model; the impulses
 6. rebuild the flagged samples by least-squares AR interpolation (Janssen / LSAR), all bursts
    of a pass in a few batched solves;
 7. repeat with the model re-estimated on the repaired signal and a wider fusion gap;
-8. (declick only) a bump pass for wide smooth one-sided clicks, whose energy lies below
-   ~2 kHz where an order-32 prediction error is nearly blind: a matched filter (GLRT) of a
-   smooth bump against frame models of order up to 256 chosen by AIC (the partials of steady
-   music notched out), in tonal frames only, with the same onset and pitch-pulse tests
-   (:func:`_bump_pass`).
+8. (declick with ``wide_bumps``; off by default, it costs ~40 % more time) a bump pass for
+   wide smooth one-sided clicks, whose energy lies below ~2 kHz where an order-32 prediction
+   error is nearly blind: a matched filter (GLRT) of a smooth bump against frame models of
+   order up to 256 chosen by AIC (the partials of steady music notched out), in tonal frames
+   only, with the same onset and pitch-pulse tests (:func:`_bump_pass`).
 
 Stereo: each channel is detected and repaired on its own (a click in one groove wall is
 repaired there only), and a click seen in both channels at once is accepted at a lower per-
