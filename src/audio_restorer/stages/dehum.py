@@ -562,8 +562,11 @@ class Dehum(Stage):
 
     def preferred_block_frames(self, rate: int) -> int:
         # the context is long (tens of seconds); four times that keeps the windows' memory
-        # moderate (~250 s) while the context costs a third of the work
-        return 4 * self.context_frames(rate)
+        # moderate (~250 s at 44.1 kHz) while the context costs a third of the work. At high
+        # rates the block is held near 2^23 frames (87 s at 96 kHz, where the working arrays of
+        # a 250 s stereo window need ~1.5 GB), at least twice the context
+        context = self.context_frames(rate)
+        return max(2 * context, min(4 * context, 1 << 23))
 
     def analyzer(self, rate: int, channels: int) -> HumAnalyzer:
         return HumAnalyzer(rate, channels, self.params)
