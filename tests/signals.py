@@ -21,3 +21,19 @@ def music_like(rate: int, seconds: float, channels: int = 2, seed: int = 0) -> n
             out[c, start : start + note_len] += 0.25 * env * tone * (1.0 - 0.2 * c)
     out += 0.003 * r.standard_normal(out.shape)
     return out.astype(np.float32)
+
+
+def vibrato_notes(rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Overlapping decaying notes (a new one every 0.4 s) of five harmonics with vibrato,
+    normalised to peak 1. float64 (frames,)."""
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    out = np.zeros(n)
+    for start in np.arange(0.0, seconds, 0.4):
+        f0 = 110.0 * 2 ** (rng.integers(0, 24) / 12)
+        tt = np.clip(t - start, 0, None)
+        on = t >= start
+        vib = 1 + 0.004 * np.sin(2 * np.pi * 5.5 * tt)
+        for h in range(1, 6):
+            out += on * (0.7 / h) * np.sin(2 * np.pi * f0 * h * tt * vib) * np.exp(-2.5 * tt)
+    return out / np.max(np.abs(out))

@@ -16,28 +16,14 @@ from audio_restorer.evaluation.metrics import si_sdr
 from audio_restorer.evaluation.simulate import clip_soft
 from audio_restorer.stages.base import process_in_blocks
 from audio_restorer.stages.declip import Declip
+from signals import vibrato_notes
 
 RATE = 44100
 
 
-def music_like(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """Notes of five decaying harmonics with vibrato, normalised to peak 1."""
-    n = int(RATE * seconds)
-    t = np.arange(n) / RATE
-    out = np.zeros(n)
-    for start in np.arange(0.0, seconds, 0.4):
-        f0 = 110.0 * 2 ** (rng.integers(0, 24) / 12)
-        tt = np.clip(t - start, 0, None)
-        on = t >= start
-        vib = 1 + 0.004 * np.sin(2 * np.pi * 5.5 * tt)
-        for h in range(1, 6):
-            out += on * (0.7 / h) * np.sin(2 * np.pi * f0 * h * tt * vib) * np.exp(-2.5 * tt)
-    return out / np.max(np.abs(out))
-
-
 @pytest.fixture(scope="module")
 def music():
-    return music_like(3.0, np.random.default_rng(4))
+    return vibrato_notes(RATE, 3.0, np.random.default_rng(4))
 
 
 def test_soft_clipping_with_the_knee_given_is_rebuilt_consistently(music):
