@@ -295,7 +295,7 @@ def test_cancel_leaves_no_stem_files(tmp_path, wav_file):
 def test_big_releases_reach_the_next_stage_in_bounded_pieces(tmp_path, wav_file, monkeypatch):
     # dehum releases whole windows (tens of seconds); the next stage's analysis and stream
     # must get them in pieces (memory), with the same output whatever the piece size
-    from audio_restorer.pipeline import runner
+    from audio_restorer.stages import base
     from audio_restorer.stages.denoise import NoiseAnalyzer
 
     src = wav_file(rate=8000, seconds=6.0, channels=2)
@@ -310,7 +310,7 @@ def test_big_releases_reach_the_next_stage_in_bounded_pieces(tmp_path, wav_file,
         return original(self, block)
 
     monkeypatch.setattr(NoiseAnalyzer, "update", spy)
-    monkeypatch.setattr(runner, "HANDOFF_FRAMES", 1000)
+    monkeypatch.setattr(base, "HANDOFF_FRAMES", 1000)
     pieces = tmp_path / "pieces.wav"
     restore_file(src, pieces, chain, FLOAT)
     assert seen and max(seen) <= 1000

@@ -45,7 +45,7 @@ from audio_restorer.pipeline import provenance
 from audio_restorer.pipeline.cancel import CancelToken
 from audio_restorer.pipeline.chain import Chain
 from audio_restorer.separation.export import StemFiles
-from audio_restorer.stages.base import Stage, Stream, concat, empty
+from audio_restorer.stages.base import Stage, Stream, concat, empty, in_pieces
 from audio_restorer.util import sha256_file
 
 Progress = Callable[[float, str], None]
@@ -198,7 +198,7 @@ class _Segment:
     def push(self, block: np.ndarray) -> np.ndarray:
         for name, stream in self.items:
             with self.timer.stage(name), _stage_errors(name):
-                block = _in_pieces(stream.push, block)
+                block = in_pieces(stream.push, block)
         return block
 
     def finish(self) -> np.ndarray:
@@ -207,30 +207,12 @@ class _Segment:
         for name, stream in self.items:
             with self.timer.stage(name), _stage_errors(name):
                 parts = (
-                    [_in_pieces(stream.push, block)] if block is not None and block.shape[1] else []
+                    [in_pieces(stream.push, block)] if block is not None and block.shape[1] else []
                 )
                 parts.append(stream.finish())
             block = concat(parts, parts[-1].shape[0])
         assert block is not None
         return block
-
-
-#: most frames handed to a stream or an analyzer at once. A stage with long context (dehum)
-#: releases minutes of audio at a time; the next stage would otherwise work on all of it at
-#: once (an STFT analysis of 87 s of 96 kHz stereo needs ~2 GB). Streams give the same output
-#: for any split of their input, so this only bounds memory.
-HANDOFF_FRAMES = 1 << 16
-
-
-def _in_pieces(fn: Callable[[np.ndarray], Any], block: np.ndarray) -> Any:
-    """``fn(block)``, called on pieces of at most ``HANDOFF_FRAMES`` frames; the outputs joined
-    (arrays) or the last output (for functions that return nothing)."""
-    if block.shape[1] <= HANDOFF_FRAMES:
-        return fn(block)
-    parts = [fn(block[:, i : i + HANDOFF_FRAMES]) for i in range(0, block.shape[1], HANDOFF_FRAMES)]
-    if parts[0] is None:
-        return None
-    return concat(parts, parts[0].shape[0])
 
 
 @contextlib.contextmanager
@@ -635,7 +617,7 @@ class _SpillSink:
     def write(self, block: np.ndarray) -> None:
         if block.shape[1]:
             with self.timer.stage(self.stage_name):
-                _in_pieces(self.analyzer.update, block)
+                in_pieces(self.analyzer.update, block)
             with self.timer.io_time():
                 self.spill.write(block)
 

@@ -156,7 +156,7 @@ class Stage(ABC):
         analyzer = self.analyzer(rate, audio.shape[0])
         if analyzer is None:
             return None
-        analyzer.update(audio)
+        in_pieces(analyzer.update, audio)
         return analyzer.result()
 
     def __call__(self, audio: np.ndarray, rate: int) -> np.ndarray:
@@ -183,6 +183,26 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+#: most frames handed to a stream or an analyzer at once. A stage with a long context (dehum)
+#: releases minutes of audio at a time, and an in-memory signal may be hours long; a stream or
+#: an analysis working on all of it in one piece would need gigabytes (an STFT analysis of 87 s
+#: of 96 kHz stereo: ~2 GB). Streams and analyzers give the same result for any split of their
+#: input, so this only bounds memory.
+HANDOFF_FRAMES = 1 << 16
+
+
+def in_pieces(fn: Any, block: np.ndarray) -> Any:
+    """``fn(block)``, called on pieces of at most ``HANDOFF_FRAMES`` frames; the outputs joined
+    (arrays), or None for functions that return nothing (an analyzer's ``update``)."""
+    size = HANDOFF_FRAMES
+    if block.shape[1] <= size:
+        return fn(block)
+    parts = [fn(block[:, i : i + size]) for i in range(0, block.shape[1], size)]
+    if parts[0] is None:
+        return None
+    return concat(parts, parts[0].shape[0])
 
 
 def concat(parts: list[np.ndarray], channels: int) -> np.ndarray:

@@ -64,8 +64,6 @@ from audio_restorer.stages.base import Stage
 from audio_restorer.stages.params import StageParams, param
 from audio_restorer.stages.registry import register
 
-#: STFT frames the analysis computes at once (bounds its memory whatever the block size)
-ANALYSIS_FRAMES = 256
 #: seconds per sub-segment of the noise-only search (statistics are kept at this resolution)
 SUB_S = 0.25
 #: sub-segments per segment of the drift tracker (one drift factor per ~1 s segment)
@@ -328,13 +326,6 @@ class NoiseAnalyzer:
         self.cur_count = 0
 
     def update(self, block: np.ndarray) -> None:
-        # at most ANALYSIS_FRAMES STFT frames at a time: the stage before may hand over
-        # minutes of audio at once, and the spectra of all its frames would need gigabytes
-        step = ANALYSIS_FRAMES * self.hop
-        for i in range(0, block.shape[1], step):
-            self._update(block[:, i : i + step])
-
-    def _update(self, block: np.ndarray) -> None:
         if not block.shape[1]:
             return
         self.buf = np.concatenate([self.buf, block.astype(np.float32, copy=False)], axis=1)
