@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 #: The base packages a desktop install always needs, named when dpkg cannot tell.
@@ -62,11 +63,9 @@ def elf_files(root: Path) -> list[Path]:
     return out
 
 
-def external_libraries(root: Path) -> set[str]:
-    """Absolute paths of libraries the bundle's ELF files load from outside the bundle."""
-    root = root.resolve()
-    bundled = {p.name for p in root.rglob("*.so*")}
-    found: set[str] = set()
+def _ldd_lines(root: Path) -> Iterator[tuple[Path, str]]:
+    """``(ELF file, line of its ldd output)`` for every ELF file under ``root`` (files ldd
+    cannot run on are skipped)."""
     for path in elf_files(root):
         try:
             text = subprocess.run(
@@ -75,9 +74,18 @@ def external_libraries(root: Path) -> set[str]:
         except (OSError, subprocess.TimeoutExpired):
             continue
         for line in text.splitlines():
-            m = _LDD_LINE.match(line)
-            if m and m.group(1) not in bundled and not m.group(2).startswith(str(root)):
-                found.add(os.path.realpath(m.group(2)))
+            yield path, line
+
+
+def external_libraries(root: Path) -> set[str]:
+    """Absolute paths of libraries the bundle's ELF files load from outside the bundle."""
+    root = root.resolve()
+    bundled = {p.name for p in root.rglob("*.so*")}
+    found: set[str] = set()
+    for _path, line in _ldd_lines(root):
+        m = _LDD_LINE.match(line)
+        if m and m.group(1) not in bundled and not m.group(2).startswith(str(root)):
+            found.add(os.path.realpath(m.group(2)))
     return found
 
 
@@ -90,18 +98,10 @@ def missing_libraries(root: Path) -> dict[str, list[str]]:
     root = root.resolve()
     bundled = {p.name for p in root.rglob("*.so*")}  # found at run time once loaded
     missing: dict[str, list[str]] = {}
-    for path in elf_files(root):
-        try:
-            text = subprocess.run(
-                ["ldd", str(path)], capture_output=True, text=True, timeout=60
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        for line in text.splitlines():
-            if "=> not found" in line:
-                lib = line.split("=>", 1)[0].strip()
-                if lib in bundled:
-                    continue
+    for path, line in _ldd_lines(root):
+        if "=> not found" in line:
+            lib = line.split("=>", 1)[0].strip()
+            if lib not in bundled:
                 missing.setdefault(lib, []).append(str(path.relative_to(root)))
     return missing
 
