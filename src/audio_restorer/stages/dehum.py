@@ -12,6 +12,12 @@ lines or, made wide enough, cuts the music at the same frequencies. This stage i
    does not count.
    The fundamental of each second is the inverse-variance weighted mean of the harmonics' peak
    frequencies divided by their numbers, median-filtered over three seconds.
+   Under loud bass (kick drum, tuba, bass guitar) the hum lines never stand out in those
+   spectra, though between the beats the hum is alone and audible. When the spectra find
+   nothing, a second opinion (:class:`_WeakHum`) looks for a line that keeps its phase: power-
+   normalised 0.1 s block values at the first three harmonics, a tracked drift, coherence
+   over up to 32 s; it must lead the other mains family and the same search at non-mains
+   frequencies by a factor of two, and then supplies the track.
 2. **removes** each hum harmonic by heterodyning: the signal is demodulated with the tracked
    phase of harmonic ``h`` and averaged over 10 ms blocks. At that block rate the phase is
    refined by a weighted least-squares fit over all harmonics (a frequency error turns
@@ -94,6 +100,28 @@ LEVEL_HZ = 0.3
 NOISE_HZ = 2.0
 #: corner of the DC-removal high-pass, Hz (first order, applied forwards and backwards)
 DC_HZ = 5.0
+#: second opinion for hum buried under bass (see :class:`_WeakHum`): harmonics it looks at,
+WEAK_HARMONICS = 3
+#: ... its block length (s), the span over which it normalises the local power (blocks), the
+#: length and hop of its frequency-search segments (blocks: 3 s, 1 s), its grid step (Hz) ...
+WEAK_BLOCK_S = 0.1
+WEAK_NORM_BLOCKS = 5
+WEAK_SEGMENT = 30
+WEAK_HOP = 10
+WEAK_GRID_HZ = 0.02
+#: ... the cost (in units of the segment score) of a one-step change of the track per hop ...
+WEAK_STEP_COST = 2.5
+#: ... the longest span (blocks) over which it adds the blocks up coherently ...
+WEAK_WINDOW = 320
+#: ... and what it needs to call hum: a tracked coherence score per channel (each harmonic
+#: adds about 1 when the blocks' phases are random) and a lead of this factor over the other
+#: mains family and over the same search at frequencies where no mains is (held notes and
+#: steady drums also keep their phase; the best of these says how far this music goes)
+WEAK_SCORE = 20.0
+WEAK_LEAD = 1.5
+#: those reference fundamentals, Hz: their first three harmonics lie at least 2 Hz from those
+#: of 50 and 60 Hz (beyond the reach of the frequency search, +-1 % of the harmonic)
+WEAK_NULLS = (44.0, 46.0, 48.0, 53.0, 55.0, 57.0, 63.0, 65.0, 67.0)
 
 
 @dataclass(frozen=True)
@@ -163,6 +191,9 @@ class HumAnalysis:
     steer : bool
         The fundamental moves fast enough (more than ``STEER_RATE`` Hz per second somewhere)
         that the removal refines the tracked phase on the signal itself.
+    weak : bool
+        The hum was found by the phase-tracking second opinion (:class:`_WeakHum`), not in
+        the spectra: it lies under louder music at its own frequencies.
     """
 
     mains_hz: float | None
@@ -173,6 +204,7 @@ class HumAnalysis:
     prominence_db: np.ndarray
     steer: bool = False
     coherence: np.ndarray | None = None
+    weak: bool = False
 
     def phase_at(self, positions: np.ndarray, rate: int) -> np.ndarray:
         """Phase of the tracked fundamental at integer sample ``positions`` (float64, radians)."""
@@ -312,6 +344,123 @@ def _fit_advances(f0: np.ndarray, knots: np.ndarray, adv: np.ndarray, rate: int)
     return f0 + linalg.solveh_banded(bands, rhs)
 
 
+class _WeakHum:
+    """Second opinion for hum that the spectra cannot show: under bass, a kick drum or a tuba.
+
+    The 2 s spectra of :class:`HumAnalyzer` see the hum line against the music's power in the
+    same window; under loud bass that power is far above the hum most of the time, yet between
+    the beats and notes the hum is alone. Here the signal is low-passed and decimated to about
+    1 kHz, demodulated at the first ``WEAK_HARMONICS`` harmonics of 50 and 60 Hz into 0.1 s
+    block means, and every block is divided by the root of its local power (a weighted
+    least-squares view of a steady line in noise whose level changes: loud moments count
+    little, quiet ones much). Hum keeps its phase from block to block; music does not.
+    The drift is followed by a search: each 3 s segment (hop 1 s) is scored over a grid of
+    frequency offsets (all harmonics, all channels, ``h`` times the offset at harmonic ``h``),
+    and a smooth path through the segments is chosen by dynamic programming. The phase of that
+    path turns every block back, and the coherence over windows of up to 32 s (their median)
+    is the score: with random phases each harmonic and channel adds about 1, hum adds in
+    proportion to the window's length. Keeps 10 complex numbers per second, harmonic, channel
+    and searched fundamental (11: 50, 60 Hz and the references of ``WEAK_NULLS``).
+    """
+
+    def __init__(self, rate: int, channels: int, bases: tuple[float, ...]) -> None:
+        self.rate, self.bases = rate, bases
+        self.q = max(1, rate // 1000)
+        self.fd = rate / self.q
+        self.sos = (
+            signal.ellip(8, 0.5, 80.0, 0.42 * self.fd, btype="lowpass", fs=rate, output="sos")
+            if self.q > 1
+            else None
+        )
+        self.zi = None if self.sos is None else np.zeros((self.sos.shape[0], channels, 2))
+        self.block = max(1, round(WEAK_BLOCK_S * self.fd))
+        self.pos = 0  # input samples seen
+        self.dec = 0  # decimated samples turned into blocks
+        self.buf = np.zeros((channels, 0))
+        self.hs = np.arange(1, WEAK_HARMONICS + 1, dtype=np.float64)
+        self.z: dict[float, list[np.ndarray]] = {b: [] for b in bases}
+
+    def update(self, block: np.ndarray) -> None:
+        x = block.astype(np.float64)
+        if self.sos is not None:
+            x, self.zi = signal.sosfilt(self.sos, x, axis=1, zi=self.zi)
+        first = (-self.pos) % self.q
+        self.pos += block.shape[1]
+        self.buf = np.concatenate([self.buf, x[:, first :: self.q]], axis=1)
+        n = (self.buf.shape[1] // self.block) * self.block
+        if not n:
+            return
+        y, self.buf = self.buf[:, :n], self.buf[:, n:]
+        idx = self.dec + np.arange(n, dtype=np.float64)
+        self.dec += n
+        for b in self.bases:
+            cycles = np.mod(self.hs[:, None] * (b / self.fd) * idx[None, :], 1.0)
+            c = np.exp(-2j * np.pi * cycles)  # (H, n)
+            z = (y[None, :, :] * c[:, None, :]).reshape(c.shape[0], y.shape[0], -1, self.block)
+            self.z[b].append(z.mean(axis=-1).astype(np.complex64))  # (H, channels, blocks)
+
+    def result(self, base: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """Score, and the tracked fundamental (knot positions in samples, Hz) for ``base``."""
+        if not self.z[base]:
+            return 0.0, np.zeros(1), np.full(1, base)
+        z = np.concatenate(self.z[base], axis=-1).astype(np.complex128)  # (H, C, N)
+        _, channels, n = z.shape
+        power = ndimage.uniform_filter1d(
+            (np.abs(z) ** 2).sum(axis=1), WEAK_NORM_BLOCKS, axis=-1, mode="nearest"
+        )
+        power = np.maximum(power, 1e-12 * power.max(initial=0.0) + 1e-30)
+        u = z / np.sqrt(power)[:, None, :]
+        dt = self.block / self.fd
+        t = (np.arange(n) + 0.5) * dt
+        span = SEARCH_FRACTION * base
+        grid = np.arange(-span, span + 1e-9, WEAK_GRID_HZ)
+        seg = min(WEAK_SEGMENT, n)
+        starts = np.arange(0, max(n - seg, 0) + 1, WEAK_HOP)
+        scores = np.zeros((starts.size, grid.size))
+        tt = (np.arange(seg) - (seg - 1) / 2.0) * dt
+        turn = np.exp(-2j * np.pi * grid[:, None, None] * self.hs[None, :, None] * tt)  # (G,H,T)
+        for k, s0 in enumerate(starts):
+            part = u[:, :, s0 : s0 + seg]
+            norm = (np.abs(part) ** 2).sum(axis=-1) + 1e-30  # (H, C)
+            sums = np.einsum("hct,ght->ghc", part, turn)
+            scores[k] = (np.abs(sums) ** 2 / norm[None]).sum(axis=(1, 2))
+        # smoothest good path: Viterbi with a cost per grid step of change
+        steps = np.abs(np.arange(grid.size)[:, None] - np.arange(grid.size)[None, :])
+        cost = WEAK_STEP_COST * steps
+        acc = scores[0].copy()
+        back = []
+        for k in range(1, starts.size):
+            m = acc[:, None] - cost
+            arg = np.argmax(m, axis=0)
+            back.append(arg)
+            acc = m[arg, np.arange(grid.size)] + scores[k]
+        path = [int(np.argmax(acc))]
+        for arg in reversed(back):
+            path.append(int(arg[path[-1]]))
+        path = np.array(path[::-1])
+        # sub-grid refinement: parabola through the chosen point and its neighbours
+        inner = np.clip(path, 1, grid.size - 2)
+        rows = np.arange(starts.size)
+        a, c, e = (scores[rows, inner + d] for d in (-1, 0, 1))
+        den = a - 2.0 * c + e
+        frac = np.where(den < 0, 0.5 * (a - e) / np.where(den < 0, den, -1.0), 0.0)
+        offset = grid[path] + np.where(path == inner, np.clip(frac, -0.5, 0.5), 0.0) * WEAK_GRID_HZ
+        centres = (starts + seg / 2.0) * dt
+        f0 = base + offset
+        # coherence along the path's phase, over windows of at most WEAK_WINDOW blocks (a
+        # steady line's score grows with the span, so a long file must not make a held note
+        # or a loop look like hum); hum is there all the time: the median window counts
+        phase = 2.0 * np.pi * np.cumsum(np.interp(t, centres, offset)) * dt
+        v = u * np.exp(-1j * self.hs[:, None] * phase[None, :])[:, None, :]
+        span = min(WEAK_WINDOW, n)
+        scores = []
+        for s0 in range(0, max(n - span, 0) + 1, max(1, span // 2)):
+            w = v[:, :, s0 : s0 + span]
+            kept = np.abs(w.sum(axis=-1)) ** 2 / ((np.abs(w) ** 2).sum(axis=-1) + 1e-30)
+            scores.append(kept.sum() / channels)
+        return float(np.median(scores)), centres * self.rate, f0
+
+
 class HumAnalyzer:
     """Measures hum once per second from 2 s windows; keeps ~100 numbers per second."""
 
@@ -336,11 +485,13 @@ class HumAnalyzer:
         self.coefs: dict[float, list[np.ndarray]] = {b: [] for b in self.bases}
         self.prev_f0: dict[float, float | None] = {b: None for b in self.bases}
         self.windows: dict[int, np.ndarray] = {}
+        self.weak = _WeakHum(rate, channels, self.bases + WEAK_NULLS)
 
     def update(self, block: np.ndarray) -> None:
         if not block.shape[1]:
             return
         self.length += block.shape[1]
+        self.weak.update(block)
         self.buf = np.concatenate([self.buf, block.astype(np.float32, copy=False)], axis=1)
         while self.buf.shape[1] >= self.win:
             self._measure(self.buf[:, : self.win], self.buf_start)
@@ -449,9 +600,16 @@ class HumAnalyzer:
         if p.mains == "auto":
             best = max(self.bases, key=lambda b: scores[b])
             if scores[best] <= 0.0:
-                return HumAnalysis(None, (), none.knots, none.f0, none.phase, medians[best])
+                weak = self._weak(self.bases)
+                if weak is None:
+                    return HumAnalysis(None, (), none.knots, none.f0, none.phase, medians[best])
+                return weak
         else:
             best = float(p.mains)
+            if scores[best] <= 0.0:
+                weak = self._weak((best,))
+                if weak is not None:
+                    return weak
         med = medians[best]
         if p.harmonics is not None:
             harmonics = tuple(range(1, min(p.harmonics, med.size) + 1))
@@ -521,6 +679,29 @@ class HumAnalyzer:
                 extra = np.flatnonzero(coherence[:top] >= need) + 1
                 harmonics = tuple(sorted(set(harmonics) | {int(h) for h in extra}))
         return HumAnalysis(best, harmonics, knots, f0, phase, med, steer, coherence)
+
+    def _weak(self, bases: tuple[float, ...]) -> HumAnalysis | None:
+        """Hum that only :class:`_WeakHum` finds (forced ``bases`` has one entry): the
+        analysis of its family, or None. The track is the weak tracker's; the harmonics to
+        remove are left to the removal rule (the candidates, or 1..N when N is given)."""
+        found = {b: self.weak.result(b) for b in self.bases}
+        best = max(bases, key=lambda b: found[b][0])
+        score = found[best][0]
+        if score < WEAK_SCORE:
+            return None
+        others = [found[b][0] for b in self.bases if b != best]
+        others += [self.weak.result(b)[0] for b in WEAK_NULLS]
+        if score < WEAK_LEAD * max(others):
+            return None
+        _, knots, f0 = found[best]
+        if self.params.harmonics is not None:
+            harmonics = tuple(range(1, self.params.harmonics + 1))
+        else:
+            harmonics = tuple(range(1, WEAK_HARMONICS + 1))
+        steps = 2.0 * np.pi / self.rate * 0.5 * (f0[1:] + f0[:-1]) * np.diff(knots)
+        phase = np.mod(np.concatenate([[0.0], np.cumsum(steps)]), 2.0 * np.pi)
+        prominence = np.percentile(np.stack(self.proms[best]), 100 - PRESENCE, axis=0)
+        return HumAnalysis(best, harmonics, knots, f0, phase, prominence, weak=True)
 
 
 def _highpass_sos(rate: int, remove_dc: bool, rumble_hz: float | None) -> np.ndarray | None:
