@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -178,6 +179,20 @@ def test_truncated_m4a_is_corrupt_with_ffmpegs_reason(sources, tmp_path, monkeyp
     ):
         AudioReader(bad)
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_cut_off_faststart_m4a_reads_what_is_there_and_warns(sources, tmp_path):
+    whole = _encode(sources["wav"], tmp_path / "fs.m4a", "-c:a", "aac", "-movflags", "+faststart")
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    with AudioReader(cut) as reader:
+        frames = reader.info.frames
+        warnings = reader.warnings
+    assert 0.3 * N < frames < 0.8 * N
+    assert any("ffmpeg reported decoding errors" in w for w in warnings)
+    assert any(re.search(r"cut\.m4a: decoded 1\.\d\d s of the 2\.00 s", w) for w in warnings)
+    with AudioReader(sources["m4a"]) as reader:
+        assert reader.warnings == []
 
 
 def test_garbage_m4a_is_corrupt(tmp_path):

@@ -246,12 +246,15 @@ class DecodedFile:
     """A temporary lossless copy of a decoded source; removed on :meth:`close`.
 
     Use as a context manager, or call :meth:`close`. If neither happens the folder is removed
-    when the object is garbage-collected or the interpreter exits.
+    when the object is garbage-collected or the interpreter exits. ``errors`` holds the error
+    lines ffmpeg printed while still finishing (damaged packets, a cut-off file): the audio may
+    then be incomplete.
     """
 
-    def __init__(self, folder: Path, path: Path) -> None:
+    def __init__(self, folder: Path, path: Path, errors: list[str] | None = None) -> None:
         self.folder = folder
         self.path = path
+        self.errors = errors or []
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(folder), ignore_errors=True)
 
     def close(self) -> None:
@@ -351,6 +354,7 @@ def decode(
             raise CorruptFileError(
                 p, f"cannot be decoded, the file is damaged or truncated ({_first_error(message)})"
             )
+        decoded.errors = [_first_error(line) for line in message.splitlines() if line.strip()]
     except BaseException:
         decoded.close()
         raise

@@ -237,7 +237,9 @@ class AudioReader:
 
     Files libsndfile cannot decode are decoded by ffmpeg into a temporary file when the reader
     is opened (``decode_progress`` is called with the fraction done, and may raise to cancel);
-    the temporary file is removed on :meth:`close`.
+    the temporary file is removed on :meth:`close`. When ffmpeg reported damage but still
+    produced audio, or produced clearly less than the container states, :attr:`warnings` says
+    so (the audio is read as far as it goes, as libsndfile does for a cut-off WAV).
     """
 
     def __init__(
@@ -249,6 +251,7 @@ class AudioReader:
         self.path = Path(path)
         self.info, found = _probe(self.path)
         self._decoded: ffmpeg.DecodedFile | None = None
+        self.warnings: list[str] = []
         if found is None:
             try:
                 self._file = sf.SoundFile(str(self.path))
@@ -270,6 +273,7 @@ class AudioReader:
                 channels=self._file.channels,
                 frames=frames,
             )
+            self.warnings = _decode_warnings(self._decoded.errors, found, self.info)
         except BaseException:
             self.close()
             raise
@@ -322,6 +326,25 @@ class AudioReader:
             raise InvalidAudioError(
                 self.path, f"contains NaN or infinite samples (first at {first:.3f} s)"
             )
+
+
+def _decode_warnings(errors: list[str], found: ffmpeg.Probe, info: AudioInfo) -> list[str]:
+    """What the user should know about an ffmpeg decode that finished despite problems."""
+    name = Path(info.path).name
+    warnings = []
+    if errors:
+        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+        warnings.append(
+            f"{name}: ffmpeg reported decoding errors ({errors[0]}{more}); "
+            "the audio may be incomplete or hold glitches"
+        )
+    expected = found.frames or 0
+    if expected and info.frames < 0.99 * expected - 4096:  # beyond codec priming and padding
+        warnings.append(
+            f"{name}: decoded {info.duration_s:.2f} s of the {expected / info.rate:.2f} s "
+            "the container states; the file may be cut short"
+        )
+    return warnings
 
 
 def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
