@@ -190,7 +190,7 @@ def test_cut_off_faststart_m4a_reads_what_is_there_and_warns(sources, tmp_path):
         warnings = reader.warnings
     assert 0.3 * N < frames < 0.8 * N
     assert any("ffmpeg reported decoding errors" in w for w in warnings)
-    assert any(re.search(r"cut\.m4a: decoded 1\.\d\d s of the 2\.00 s", w) for w in warnings)
+    assert any(re.search(r"cut\.m4a: decoded \d\.\d\d s of the 2\.00 s", w) for w in warnings)
     with AudioReader(sources["m4a"]) as reader:
         assert reader.warnings == []
 
