@@ -1,10 +1,14 @@
-"""Reading and writing audio files in blocks (soundfile / libsndfile).
+"""Reading and writing audio files in blocks (soundfile / libsndfile, ffmpeg for other codecs).
 
 This is the only place where files meet the audio contract: readers yield ``float32``
 ``(channels, frames)`` blocks, writers take them. Nothing here loads a whole file, and writers
 are atomic: they write a hidden temporary file next to the target and rename it over the target
 only on :meth:`AudioWriter.commit`, so a crash, a full disk or a cancel never leaves a partial
 output, and a source file is never opened for writing.
+
+Formats libsndfile has no decoder for (M4A/AAC/ALAC, WMA, AC-3, APE, WavPack, Matroska/WebM)
+are decoded by the external ``ffmpeg`` program into a temporary file in the system temporary
+directory first, and read from there (see :mod:`audio_restorer.audio.ffmpeg`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from audio_restorer.audio import ffmpeg
 from audio_restorer.audio.bwf import BextInfo, set_bext
 from audio_restorer.audio.contract import MAX_CHANNELS, MAX_RATE, MIN_RATE
 from audio_restorer.audio.dither import Quantizer
@@ -35,8 +40,8 @@ from audio_restorer.errors import (
     UnsupportedFormatError,
 )
 
-#: extensions we read, with the libsndfile major format each is expected to hold
-READ_EXTENSIONS = {
+#: extensions libsndfile reads, with the libsndfile major format each is expected to hold
+SNDFILE_EXTENSIONS = {
     ".wav": "WAV",
     ".wave": "WAV",
     ".bwf": "WAV",
@@ -52,6 +57,23 @@ READ_EXTENSIONS = {
     ".mp3": "MP3",
     ".caf": "CAF",
 }
+#: extensions decoded through ffmpeg (an external program), with the container's name
+FFMPEG_EXTENSIONS = {
+    ".m4a": "M4A",
+    ".m4b": "M4A",
+    ".mp4": "MP4",
+    ".aac": "ADTS",
+    ".wma": "WMA",
+    ".asf": "ASF",
+    ".ac3": "AC-3",
+    ".eac3": "E-AC-3",
+    ".ape": "APE",
+    ".wv": "WavPack",
+    ".mka": "MKA",
+    ".webm": "WebM",
+}
+#: every extension we read (folder scans and drag-and-drop accept these)
+READ_EXTENSIONS = {**SNDFILE_EXTENSIONS, **FFMPEG_EXTENSIONS}
 #: output formats: extension -> (libsndfile format, allowed bit depths)
 WRITE_FORMATS = {
     "wav": ("WAV", ("16", "24", "32f")),
@@ -65,7 +87,13 @@ _SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32":
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What a file holds, read from its header (``frames`` may be refined while reading)."""
+    """What a file holds, read from its header (``frames`` may be refined while reading).
+
+    For files decoded through ffmpeg, ``codec`` is ffmpeg's codec name (``"aac"``), ``decoder``
+    names the program and its version (``"ffmpeg 5.1.6"``), and ``frames`` from :func:`probe` is
+    the container's estimate (0 when it states no duration); :class:`AudioReader` gives the
+    exact count.
+    """
 
     path: str
     format: str
@@ -73,6 +101,8 @@ class AudioInfo:
     rate: int
     channels: int
     frames: int
+    codec: str | None = None
+    decoder: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -92,7 +122,7 @@ class AudioInfo:
             "channels": self.channels,
             "frames": self.frames,
             "duration_s": round(self.duration_s, 6),
-        }
+        } | ({"codec": self.codec, "decoder": self.decoder} if self.decoder else {})
 
 
 def _check_readable_path(path: Path) -> None:
@@ -107,6 +137,7 @@ def _check_readable_path(path: Path) -> None:
 
 
 def _open_error(path: Path, exc: Exception) -> AudioFileError:
+    """The error for a file libsndfile cannot open: unknown extension, or damaged."""
     ext = path.suffix.lower()
     detail = str(exc).split(":", 1)[-1].strip() or type(exc).__name__
     if ext not in READ_EXTENSIONS:
@@ -118,20 +149,72 @@ def _open_error(path: Path, exc: Exception) -> AudioFileError:
 
 
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
-    """Read a file's header and check it is usable audio; raise a clear error if not."""
-    p = Path(path)
+    """Read a file's header and check it is usable audio; raise a clear error if not.
+
+    Files with an extension in :data:`FFMPEG_EXTENSIONS`, and files with a libsndfile extension
+    that libsndfile cannot open (an AAC stream named ``.mp3``, a WAV holding a codec libsndfile
+    lacks), are probed with ffprobe when ffmpeg is installed; when ffmpeg cannot read them
+    either, libsndfile's error stands.
+    """
+    info, _ = _probe(Path(path))
+    return info
+
+
+def _probe(p: Path) -> tuple[AudioInfo, ffmpeg.Probe | None]:
+    """:func:`probe`, plus ffprobe's answer when the file must be decoded through ffmpeg."""
     _check_readable_path(p)
+    ext = p.suffix.lower()
+    if ext in FFMPEG_EXTENSIONS:
+        tools = ffmpeg.find_tools()
+        if tools is None:
+            raise UnsupportedFormatError(
+                p,
+                f"{ext} files are decoded by ffmpeg, which was not found on PATH: "
+                f"install ffmpeg to read {ext} files",
+            )
+        return _ffmpeg_info(p, tools)
     try:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise _open_error(p, exc) from None
+        error = _open_error(p, exc)
+        tools = ffmpeg.find_tools()
+        if ext in SNDFILE_EXTENSIONS and tools is not None:
+            try:
+                return _ffmpeg_info(p, tools)
+            except AudioFileError:
+                pass  # ffmpeg cannot read it either: libsndfile's message stands
+        raise error from None
     return _validated_info(
         p, info.format, info.subtype, info.samplerate, info.channels, info.frames
+    ), None
+
+
+def _ffmpeg_info(p: Path, tools: ffmpeg.Tools) -> tuple[AudioInfo, ffmpeg.Probe]:
+    found = ffmpeg.probe(p, tools)
+    container = FFMPEG_EXTENSIONS.get(p.suffix.lower()) or found.container_label
+    info = _validated_info(
+        p,
+        f"{container} ({found.codec_label}, via ffmpeg)",
+        found.codec.upper(),
+        found.rate,
+        found.channels,
+        found.frames or 0,
+        codec=found.codec,
+        decoder=f"ffmpeg {tools.version}",
     )
+    return info, found
 
 
 def _validated_info(
-    p: Path, fmt: str, subtype: str, rate: int, channels: int, frames: int
+    p: Path,
+    fmt: str,
+    subtype: str,
+    rate: int,
+    channels: int,
+    frames: int,
+    *,
+    codec: str | None = None,
+    decoder: str | None = None,
 ) -> AudioInfo:
     if channels < 1 or channels > MAX_CHANNELS:
         raise InvalidAudioError(p, f"has {channels} channels; 1..{MAX_CHANNELS} are supported")
@@ -139,9 +222,11 @@ def _validated_info(
         raise InvalidAudioError(
             p, f"sample rate {rate} Hz is outside the supported {MIN_RATE}..{MAX_RATE} Hz"
         )
-    if frames <= 0:
+    if frames <= 0 and not (decoder and frames == 0):  # 0: duration unknown before decoding
         raise EmptyAudioError(p, "holds no audio frames")
-    return AudioInfo(str(p), fmt, subtype or "", int(rate), int(channels), int(frames))
+    return AudioInfo(
+        str(p), fmt, subtype or "", int(rate), int(channels), int(frames), codec, decoder
+    )
 
 
 class AudioReader:
@@ -149,15 +234,49 @@ class AudioReader:
 
     Blocks are ``float32`` ``(channels, frames)``. A block holding NaN or Inf raises
     :class:`InvalidAudioError` naming the file and the time of the first bad sample.
+
+    Files libsndfile cannot decode are decoded by ffmpeg into a temporary file when the reader
+    is opened (``decode_progress`` is called with the fraction done, and may raise to cancel);
+    the temporary file is removed on :meth:`close`. When ffmpeg reported damage but still
+    produced audio, or produced clearly less than the container states, :attr:`warnings` says
+    so (the audio is read as far as it goes, as libsndfile does for a cut-off WAV).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        decode_progress: ffmpeg.DecodeProgress | None = None,
+    ) -> None:
         self.path = Path(path)
-        self.info = probe(self.path)
+        self.info, found = _probe(self.path)
+        self._decoded: ffmpeg.DecodedFile | None = None
+        self.warnings: list[str] = []
+        if found is None:
+            try:
+                self._file = sf.SoundFile(str(self.path))
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise _open_error(self.path, exc) from None
+            return
+        tools = ffmpeg.find_tools()
+        if tools is None:  # removed between probe and decode
+            raise UnsupportedFormatError(self.path, "ffmpeg is no longer on PATH")
+        self._decoded = ffmpeg.decode(self.path, tools, info=found, progress=decode_progress)
         try:
-            self._file = sf.SoundFile(str(self.path))
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise _open_error(self.path, exc) from None
+            self._file = sf.SoundFile(str(self._decoded.path))
+            frames = self._file.frames
+            if frames <= 0:
+                raise EmptyAudioError(self.path, "holds no audio frames")
+            self.info = replace(
+                self.info,
+                rate=self._file.samplerate,
+                channels=self._file.channels,
+                frames=frames,
+            )
+            self.warnings = _decode_warnings(self._decoded.errors, found, self.info)
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> AudioReader:
         return self
@@ -166,7 +285,11 @@ class AudioReader:
         self.close()
 
     def close(self) -> None:
-        self._file.close()
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
+        if self._decoded is not None:
+            self._decoded.close()
 
     def seek(self, frame: int) -> None:
         self._file.seek(frame)
@@ -203,6 +326,25 @@ class AudioReader:
             raise InvalidAudioError(
                 self.path, f"contains NaN or infinite samples (first at {first:.3f} s)"
             )
+
+
+def _decode_warnings(errors: list[str], found: ffmpeg.Probe, info: AudioInfo) -> list[str]:
+    """What the user should know about an ffmpeg decode that finished despite problems."""
+    name = Path(info.path).name
+    warnings = []
+    if errors:
+        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+        warnings.append(
+            f"{name}: ffmpeg reported decoding errors ({errors[0]}{more}); "
+            "the audio may be incomplete or hold glitches"
+        )
+    expected = found.frames or 0
+    if expected and info.frames < 0.99 * expected - 4096:  # beyond codec priming and padding
+        warnings.append(
+            f"{name}: decoded {info.duration_s:.2f} s of the {expected / info.rate:.2f} s "
+            "the container states; the file may be cut short"
+        )
+    return warnings
 
 
 def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:

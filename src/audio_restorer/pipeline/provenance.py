@@ -69,11 +69,12 @@ def coding_history(
     source: AudioInfo, stages: list[Stage], rate: int, channels_after: list[int]
 ) -> list[str]:
     """EBU R98-style lines: the source, then one line per stage (processing in 32-bit float)."""
-    algo = _CODING.get(source.format, "PCM")
+    algo = source.subtype if source.decoder else _CODING.get(source.format, "PCM")
     word = f",W={source.bits}" if source.bits else ""
+    via = f" decoded by {source.decoder}" if source.decoder else ""
     lines = [
         f"A={algo},F={source.rate}{word},M={_mode(source.channels)},"
-        f"T=source {_ascii(Path(source.path).name)}"
+        f"T=source {_ascii(Path(source.path).name)}{_ascii(via)}"
     ]
     for stage, channels in zip(stages, channels_after, strict=True):
         values = "; ".join(f"{k}={v}" for k, v in stage.params.to_dict().items())

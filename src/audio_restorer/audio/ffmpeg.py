@@ -1,0 +1,389 @@
+"""Reading what libsndfile cannot (AAC, ALAC, WMA, AC-3, APE, WavPack, Matroska/WebM, MP4 audio).
+
+libsndfile reads WAV, FLAC, Ogg Vorbis/Opus, MP3, AIFF and CAF, but has no decoders for AAC,
+ALAC, WMA, AC-3, Monkey's Audio or WavPack, and no well-kept pure-Python decoders for them exist,
+yet archives hold many M4A/AAC and WMA access copies. ffmpeg decodes all of them. It is used here
+as an *external program*, found on ``PATH`` at run time; it is not a Python dependency, and
+everything else works without it (files that need it are refused with a message saying so).
+
+A file is first probed with ``ffprobe`` (rate, channels, estimated length, codec; nothing is
+decoded), then decoded once, in full, into a temporary WAV file (32-bit float, or 16/24/32-bit
+PCM for integer lossless codecs, so the decode is exact; RF64 past 4 GB) in a fresh folder under
+the system temporary directory (``TMPDIR``), never next to the source. The block reader then works
+on that file exactly as on any other: random access, repeated passes, and bounded memory for
+hours of audio (the temporary file takes disk space instead: about 1.4 GB per stereo hour at
+48 kHz). The folder is removed when the :class:`DecodedFile` is closed, when decoding fails or
+is interrupted, or at the latest when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from audio_restorer.errors import CorruptFileError, UnsupportedFormatError
+
+#: readable names of the codecs archives meet most (ffmpeg codec name -> label)
+CODEC_LABELS = {
+    "aac": "AAC",
+    "aac_latm": "AAC",
+    "alac": "ALAC",
+    "wmav1": "WMA 1",
+    "wmav2": "WMA 2",
+    "wmapro": "WMA Pro",
+    "wmalossless": "WMA Lossless",
+    "wmavoice": "WMA Voice",
+    "ac3": "AC-3",
+    "eac3": "E-AC-3",
+    "dts": "DTS",
+    "ape": "Monkey's Audio",
+    "wavpack": "WavPack",
+    "opus": "Opus",
+    "vorbis": "Vorbis",
+    "flac": "FLAC",
+    "mp3": "MP3",
+    "mp2": "MP2",
+    "tta": "TTA",
+    "truehd": "TrueHD",
+}
+#: readable names of ffmpeg's demuxers (the first name of ``format_name``)
+CONTAINER_LABELS = {
+    "mov": "MP4",
+    "asf": "ASF",
+    "matroska": "Matroska",
+    "aac": "ADTS",
+    "ac3": "AC-3",
+    "eac3": "E-AC-3",
+    "ape": "APE",
+    "wv": "WavPack",
+    "wav": "WAV",
+    "w64": "W64",
+    "aiff": "AIFF",
+    "caf": "CAF",
+    "ogg": "OGG",
+    "flac": "FLAC",
+    "mp3": "MP3",
+}
+_PROBE_TIMEOUT_S = 120.0
+
+#: called with the decoded fraction 0..1 while decoding; it may raise to cancel the decode
+DecodeProgress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Paths of the ``ffmpeg`` and ``ffprobe`` executables."""
+
+    ffmpeg: str
+    ffprobe: str
+
+    @property
+    def version(self) -> str:
+        """ffmpeg's version string, e.g. ``"5.1.6-0+deb12u1"`` (``"unknown"`` if unreadable)."""
+        return _version(self.ffmpeg)
+
+
+def find_tools() -> Tools | None:
+    """``ffmpeg`` and ``ffprobe`` from ``PATH``, or None when either is missing."""
+    ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
+    if ffmpeg is None or ffprobe is None:
+        return None
+    return Tools(ffmpeg, ffprobe)
+
+
+@functools.lru_cache(maxsize=8)
+def _version(executable: str) -> str:
+    try:
+        out = subprocess.run(
+            [executable, "-hide_banner", "-version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    match = re.search(r"version\s+(\S+)", out)
+    return match.group(1) if match else "unknown"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ``ffprobe`` says about a file's first audio stream.
+
+    ``frames`` is an estimate from the container's duration (None when it gives none); the exact
+    count is known only after decoding. ``container`` is ffmpeg's demuxer name (``"mov,mp4,..."``).
+    """
+
+    rate: int
+    channels: int
+    frames: int | None
+    codec: str
+    container: str
+    sample_fmt: str
+    bits: int | None
+
+    @property
+    def codec_label(self) -> str:
+        return CODEC_LABELS.get(self.codec, self.codec.upper())
+
+    @property
+    def container_label(self) -> str:
+        name = self.container.split(",")[0]
+        return CONTAINER_LABELS.get(name, name.upper())
+
+    @property
+    def pcm_codec(self) -> str:
+        """The PCM codec of the temporary file: exact for integer codecs, else 32-bit float."""
+        fmt = self.sample_fmt.rstrip("p")
+        if fmt in ("u8", "s16"):
+            return "pcm_s16le"
+        if fmt == "s32":
+            return "pcm_s24le" if self.bits is not None and self.bits <= 24 else "pcm_s32le"
+        return "pcm_f32le"
+
+
+def _input(path: Path) -> str:
+    """ffmpeg input URL: the ``file:`` prefix keeps names with ``:`` or a leading ``-`` literal."""
+    return f"file:{path}"
+
+
+def _first_error(text: str) -> str:
+    """ffmpeg's first error line, without the ``[demuxer @ 0x...]`` prefix."""
+    for line in text.splitlines():
+        line = re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", line.strip())
+        if line:
+            return line
+    return "no message"
+
+
+def probe(path: str | Path, tools: Tools) -> Probe:
+    """Probe ``path``'s first audio stream with ffprobe (nothing is decoded).
+
+    Raises
+    ------
+    CorruptFileError
+        ffprobe cannot read the file (truncated, damaged, or not a media file).
+    UnsupportedFormatError
+        The file holds no audio stream.
+    """
+    p = Path(path)
+    cmd = [
+        tools.ffprobe,
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+        _input(p),
+    ]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise CorruptFileError(
+            p, f"ffprobe gave no answer within {_PROBE_TIMEOUT_S:.0f} s"
+        ) from None
+    except OSError as exc:
+        raise UnsupportedFormatError(p, f"cannot run ffprobe ({exc.strerror})") from None
+    if done.returncode != 0:
+        raise CorruptFileError(
+            p, f"cannot be decoded, the file is damaged or truncated ({_first_error(done.stderr)})"
+        )
+    try:
+        doc = json.loads(done.stdout or "{}")
+    except json.JSONDecodeError:
+        raise CorruptFileError(p, "ffprobe returned unreadable output") from None
+    streams = doc.get("streams") or []
+    fmt = doc.get("format") or {}
+    if not streams:
+        raise UnsupportedFormatError(p, "holds no audio stream")
+    stream = streams[0]
+    rate = _int(stream.get("sample_rate")) or 0
+    duration = _float(stream.get("duration")) or _float(fmt.get("duration"))
+    frames = round(duration * rate) if duration and rate else None
+    return Probe(
+        rate=rate,
+        channels=_int(stream.get("channels")) or 0,
+        frames=frames,
+        codec=str(stream.get("codec_name") or "unknown"),
+        container=str(fmt.get("format_name") or "unknown"),
+        sample_fmt=str(stream.get("sample_fmt") or ""),
+        bits=_int(stream.get("bits_per_raw_sample")) or None,
+    )
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: object) -> float | None:
+    try:
+        number = float(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 and number != float("inf") else None
+
+
+class DecodedFile:
+    """A temporary lossless copy of a decoded source; removed on :meth:`close`.
+
+    Use as a context manager, or call :meth:`close`. If neither happens the folder is removed
+    when the object is garbage-collected or the interpreter exits. ``errors`` holds the error
+    lines ffmpeg printed while still finishing (damaged packets, a cut-off file): the audio may
+    then be incomplete.
+    """
+
+    def __init__(self, folder: Path, path: Path, errors: list[str] | None = None) -> None:
+        self.folder = folder
+        self.path = path
+        self.errors = errors or []
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(folder), ignore_errors=True)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def __enter__(self) -> DecodedFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def decode(
+    path: str | Path,
+    tools: Tools,
+    *,
+    info: Probe | None = None,
+    progress: DecodeProgress | None = None,
+    tmp_dir: str | Path | None = None,
+) -> DecodedFile:
+    """Decode ``path``'s first audio stream into a temporary WAV/RF64 file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The source; it is only read.
+    tools : Tools
+        The executables (see :func:`find_tools`).
+    info : Probe, optional
+        The source's probe (probed here when None); picks the temporary file's sample format
+        and gives the expected duration for ``progress``.
+    progress : callable, optional
+        Called with the decoded fraction (0..1) about twice a second. If it raises (for
+        example :class:`~audio_restorer.errors.Cancelled`), ffmpeg is stopped, the temporary
+        folder removed and the exception propagates; so does KeyboardInterrupt.
+    tmp_dir : str or Path, optional
+        Where the temporary folder is made (default: the system temporary directory).
+
+    Raises
+    ------
+    CorruptFileError
+        ffmpeg failed; the message carries its first error line.
+    """
+    p = Path(path)
+    info = info or probe(p, tools)
+    folder = Path(tempfile.mkdtemp(prefix="audio-restorer-decode-", dir=tmp_dir))
+    out = folder / "decoded.wav"
+    errors = folder / "ffmpeg-errors.txt"
+    cmd = [
+        tools.ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-i",
+        _input(p),
+        "-map",
+        "0:a:0",
+        "-map_metadata",
+        "-1",
+        "-c:a",
+        info.pcm_codec,
+        "-f",
+        "wav",
+        "-rf64",
+        "auto",
+        "-y",
+        str(out),
+    ]
+    decoded = DecodedFile(folder, out)
+    try:
+        with (
+            open(errors, "w+b") as err,
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True) as proc,
+        ):
+            try:
+                _follow(proc, info, progress)
+            except BaseException:
+                _stop(proc)
+                raise
+            code = proc.wait()
+            err.seek(0)
+            message = err.read().decode("utf-8", "replace")
+        if code != 0 or not out.exists():
+            raise CorruptFileError(
+                p, f"cannot be decoded, the file is damaged or truncated ({_first_error(message)})"
+            )
+        decoded.errors = [_first_error(line) for line in message.splitlines() if line.strip()]
+    except BaseException:
+        decoded.close()
+        raise
+    return decoded
+
+
+def _follow(proc: subprocess.Popen[str], info: Probe, progress: DecodeProgress | None) -> None:
+    """Read ffmpeg's ``-progress`` lines until it closes its output, reporting the fraction."""
+    assert proc.stdout is not None
+    total_us = info.frames / info.rate * 1e6 if info.frames and info.rate else None
+    for line in proc.stdout:
+        if progress is None:
+            continue
+        key, _, value = line.strip().partition("=")
+        if key == "out_time_us" and total_us:
+            done = _int(value)
+            if done is not None and done >= 0:
+                progress(min(done / total_us, 1.0))
+        elif key == "progress" and value == "end":
+            progress(1.0)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Terminate ffmpeg (kill it if it lingers) and reap it."""
+    with contextlib.suppress(OSError):
+        proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
