@@ -121,6 +121,13 @@ if [ -n "$FFMPEG" ]; then
   note "bundling ffmpeg from $FFMPEG"
   mkdir -p "$BUNDLE/bin"
   cp -L "$FFMPEG" "$BUNDLE/bin/ffmpeg"
+  # M4A/AAC/WMA input is probed with ffprobe: bundle the one beside ffmpeg when there is one
+  FFPROBE="$(dirname "$FFMPEG")/ffprobe"
+  if [ -x "$FFPROBE" ]; then
+    cp -L "$FFPROBE" "$BUNDLE/bin/ffprobe"
+  else
+    echo "    warning: no ffprobe beside $FFMPEG; M4A/AAC/WMA input needs ffprobe on PATH"
+  fi
   if command -v ldd >/dev/null && ldd "$BUNDLE/bin/ffmpeg" 2>/dev/null | grep -q '=> /'; then
     echo "    warning: $FFMPEG is dynamically linked; it runs only where its libraries exist"
   fi

@@ -256,3 +256,32 @@ def test_cli_restore_m4a_with_a_preset(sources, tmp_path):
     info = sf.info(str(out))
     assert (info.samplerate, info.channels) == (RATE, 2)
     assert abs(info.frames - N) <= LENGTH_TOLERANCE
+
+
+def test_runner_reports_decoding_and_its_cancel_stops_it(sources, tmp_path, monkeypatch):
+    """The runner shows the decode's progress, its cancel token stops the decode (no output,
+    no temporary folder), and ffmpeg's damage warnings reach the result."""
+    from audio_restorer.pipeline.cancel import CancelToken
+    from audio_restorer.pipeline.chain import Chain
+    from audio_restorer.pipeline.runner import restore_file as restore
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    messages: list[str] = []
+    out = tmp_path / "out.wav"
+    result = restore(sources["m4a"], out, Chain(), progress=lambda f, m: messages.append(m))
+    assert any(re.match(r"clip\.m4a: decoding \d+%", m) for m in messages)
+    assert out.is_file() and result.warnings == []
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        restore(sources["wma"], tmp_path / "never.wav", Chain(), cancel=token)
+    assert not (tmp_path / "never.wav").exists()
+    assert not list((tmp_path / "tmp").iterdir())
+
+    whole = _encode(sources["wav"], tmp_path / "fs.m4a", "-c:a", "aac", "-movflags", "+faststart")
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    result = restore(cut, tmp_path / "cut.wav", Chain())
+    assert any("cut.m4a: decoded" in w for w in result.warnings)

@@ -292,7 +292,13 @@ def restore_file(
     started = time.perf_counter()
     timer = _Timer()
 
-    reader = AudioReader(src)
+    def decoding(fraction: float) -> None:
+        # formats read through ffmpeg are decoded to a temporary file first (long files: a
+        # while); the cancel button stops that too
+        cancel.raise_if_cancelled()
+        report(0.0, f"{src.name}: decoding {fraction:.0%}")
+
+    reader = AudioReader(src, decode_progress=decoding)
     info = reader.info
     try:
         fmt = output_format(dst, options.fmt)
@@ -455,7 +461,7 @@ def restore_file(
             hash_s += time.perf_counter() - hash_start
             before = measure_in.result()
             after = measure_out.result()
-            warnings = []
+            warnings = list(reader.warnings)
             if writer.clipped:
                 warnings.append(
                     f"{writer.clipped} samples exceeded full scale and were clipped in the output"
