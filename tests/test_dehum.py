@@ -268,3 +268,25 @@ def test_bass_and_drums_without_hum_are_left_alone(seed):
     audio = np.stack([bass_and_drums(12.0, seed)]).astype(np.float32)
     assert analyse(Dehum(), audio).mains_hz is None
     assert np.array_equal(Dehum()(audio, RATE), audio)
+
+
+def test_a_lone_held_note_on_a_high_harmonic_is_not_taken_for_hum():
+    """A note held through the file 0.1 Hz from 11 x 60 Hz stands out like a hum line and keeps
+    its phase; alone far above the hum's series it is taken for music, and kept. A buzz whose
+    harmonics run on up to the 15th is removed whole."""
+    m = music(12.0, seed=3)
+    t = np.arange(m.size) / RATE
+    note = 0.05 * np.sin(2 * np.pi * 660.1 * t) * np.minimum(1.0, t / 0.05)
+    h, f0 = hum(m.size, 60.0, drift_hz=0.05)
+    audio = np.stack([m + note + at_snr(m, h, 20.0)]).astype(np.float32)
+    res = analyse(Dehum(), audio)
+    assert res.mains_hz == 60.0 and res.prominence_db[10] >= 12.0  # it does stand out
+    assert 11 not in res.harmonics
+    out = Dehum()(audio, RATE)[0].astype(np.float64)
+    z = np.exp(-2j * np.pi * 660.1 * t)
+    assert abs(np.mean(out * z)) > 0.9 * abs(np.mean(note * z))
+
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    buzz = sum(np.cos(k * phase + k) / k for k in range(1, 16))
+    audio = np.stack([m + at_snr(m, buzz, 20.0)]).astype(np.float32)
+    assert set(range(7, 13)) <= set(analyse(Dehum(), audio).harmonics)

@@ -275,6 +275,21 @@ def _sieve(
     return float(np.sum(w * f[agree] / hs[agree]) / np.sum(w))
 
 
+def _series(harmonics: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop lone lines above the first ``CANDIDATES`` harmonics (no other harmonic within two).
+
+    Far up, hum comes as a series (rectifier or dimmer buzz); a single steady line there is
+    likelier a held note that sits on a harmonic (E5 = 659.3 Hz lies 0.7 Hz from 11 x 60 Hz):
+    on a song with 60 Hz hum, taking such a line for the 11th harmonic cost 12 dB SI-SDR.
+    """
+    found = set(harmonics)
+    return tuple(
+        h
+        for h in harmonics
+        if h <= CANDIDATES or any(n in found for n in (h - 2, h - 1, h + 1, h + 2))
+    )
+
+
 def _coherence(
     coefs: np.ndarray, knots: np.ndarray, f0: np.ndarray, rate: int, ref: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -626,6 +641,7 @@ class HumAnalyzer:
                 for h in range(1, med.size + 1)
                 if med[h - 1] >= p.threshold_db or (weak[h - 1] and h <= strong_top + 2)
             )
+            harmonics = _series(harmonics)
             if not harmonics:  # forced mains without visible hum: the fundamental only
                 harmonics = (1,)
         freqs = np.stack(self.freqs[best])  # (K, H)
@@ -677,7 +693,7 @@ class HumAnalyzer:
                 need = max(COHERENCE_MIN, COHERENCE_CHANCE / knots.size)
                 top = max(harmonics) + COHERENCE_REACH
                 extra = np.flatnonzero(coherence[:top] >= need) + 1
-                harmonics = tuple(sorted(set(harmonics) | {int(h) for h in extra}))
+                harmonics = _series(tuple(sorted(set(harmonics) | {int(h) for h in extra})))
         return HumAnalysis(best, harmonics, knots, f0, phase, med, steer, coherence)
 
     def _weak(self, bases: tuple[float, ...]) -> HumAnalysis | None:
