@@ -315,3 +315,30 @@ def test_big_releases_reach_the_next_stage_in_bounded_pieces(tmp_path, wav_file,
     restore_file(src, pieces, chain, FLOAT)
     assert seen and max(seen) <= 1000
     np.testing.assert_allclose(sf.read(str(pieces))[0], sf.read(str(whole))[0], atol=1e-6)
+
+
+def test_what_the_analyses_decided_is_reported(tmp_path, capsys):
+    """dehum and denoise say what they found (mains, noise profile and level) in the result,
+    the report and the CLI's summary; a chain of stages that decide nothing reports nothing."""
+    from audio_restorer.cli.main import main
+
+    rate = 22050
+    t = np.arange(6 * rate) / rate
+    rng = np.random.default_rng(5)
+    music = 0.3 * np.sin(2 * np.pi * 330 * t) * (t > 1.5)
+    x = music + 0.01 * np.sin(2 * np.pi * 50.02 * t) + 0.003 * rng.standard_normal(t.size)
+    src = tmp_path / "in.wav"
+    sf.write(str(src), x, rate, subtype="FLOAT")
+    res = restore_file(src, tmp_path / "out.wav", Chain.of("dehum", "denoise"))
+    found = {f["stage"]: f for f in res.findings}
+    assert found["dehum"]["mains_hz"] == 50.0 and found["dehum"]["found_by"] == "spectrum"
+    assert 49.9 < found["dehum"]["fundamental_hz"][0] <= found["dehum"]["fundamental_hz"][1] < 50.1
+    assert found["denoise"]["noise_profile"] == "auto"
+    # the hum is gone before denoise measures: the level is the hiss's, -50.5 dBFS RMS
+    assert abs(found["denoise"]["noise_rms_dbfs"][0] - 20 * np.log10(0.003)) < 1.0
+    doc = json.loads(res.report_path.read_text(encoding="utf-8"))
+    assert [f["stage"] for f in doc["findings"]] == ["dehum", "denoise"]
+    assert restore_file(src, tmp_path / "o2.wav", Chain.of("rumble"), FLOAT).findings == []
+
+    assert main(["restore", str(src), "-o", str(tmp_path / "cli.wav"), "--stages", "dehum"]) == 0
+    assert "dehum: 50 Hz hum found in the spectrum" in capsys.readouterr().err

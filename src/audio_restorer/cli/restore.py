@@ -237,6 +237,9 @@ class Reporter:
                 f"[green]ok[/green] {job.src} -> {job.dst} ({speed:.1f}x real time)",
                 highlight=False,
             )
+            for found in result.findings:
+                if "summary" in found:
+                    self.console.print(f"  {found['stage']}: {found['summary']}", highlight=False)
             for warning in result.warnings:
                 self.console.print(f"  [yellow]warning[/yellow] {warning}", highlight=False)
 

@@ -121,6 +121,9 @@ class BatchWorker(QObject):
             log.error("failed %s: %s", job.src.name, reason)
             self.fileFailed.emit(job.item_id, reason)
         else:
+            for found in result.findings:
+                if "summary" in found:
+                    log.info("%s: %s: %s", job.src.name, found["stage"], found["summary"])
             for warning in result.warnings:
                 log.warning("%s: %s", job.src.name, warning)
             log.info("done %s", job.dst)

@@ -82,6 +82,13 @@ class RestoreResult:
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: what each analysing stage decided (``{"stage": name, ...}``, see ``Stage.findings``)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _findings(stage: Stage, analysis: Any) -> dict[str, Any]:
+    """``Stage.findings`` with the stage's name first (a stage that says nothing: name only)."""
+    return {"stage": stage.name, **stage.findings(analysis)}
 
 
 def resolve_device(device: str, stages: list[Stage]) -> str:
@@ -341,6 +348,7 @@ def restore_file(
         state = _RunState(report, cancel, passes, src.name, options.block_frames)
 
         analysis: Any = None
+        findings: list[dict[str, Any]] = []
         if first_analysis:
             analyzer = stages[0].analyzer(rate, info.channels)
             assert analyzer is not None
@@ -355,6 +363,7 @@ def restore_file(
                     analyzer.update(block)
             with timer.stage(stages[0].name):
                 analysis = analyzer.result()
+            findings.append(_findings(stages[0], analysis))
             reader.seek(0)
             measured_input = True
         else:
@@ -435,6 +444,7 @@ def restore_file(
                 frames_out = sink.close()
                 if not last:
                     analysis = sink.analysis
+                    findings.append(_findings(segments[k + 1][0], analysis))
                     source = spills[-1].blocks(options.block_frames)
                     source_frames, source_channels = spills[-1].frames, segment.channels
                     if len(spills) > 1:
@@ -515,6 +525,7 @@ def restore_file(
                     "device": device,
                     "timings": timings,
                     "measurements": {"before": before, "after": after},
+                    "findings": [f for f in findings if len(f) > 1],
                     "warnings": warnings,
                 }
                 provenance.write_report(_hidden(report_path), doc)
@@ -536,6 +547,7 @@ def restore_file(
                 before=before,
                 after=after,
                 warnings=warnings,
+                findings=[f for f in findings if len(f) > 1],
             )
         except BaseException:
             for files in stem_files:

@@ -159,6 +159,11 @@ class Stage(ABC):
         in_pieces(analyzer.update, audio)
         return analyzer.result()
 
+    def findings(self, analysis: Any) -> dict[str, Any]:
+        """What the analysis pass decided, in plain JSON values, for the provenance report and
+        the log; ``"summary"`` (one line for people) when there is something to say."""
+        return {}
+
     def __call__(self, audio: np.ndarray, rate: int) -> np.ndarray:
         """Process a whole in-memory signal (analysis pass included)."""
         check_audio(audio, check_rate(rate))

@@ -768,6 +768,26 @@ class Dehum(Stage):
     def analyzer(self, rate: int, channels: int) -> HumAnalyzer:
         return HumAnalyzer(rate, channels, self.params)
 
+    def findings(self, analysis: HumAnalysis | None) -> dict[str, object]:
+        if analysis is None:
+            return {}
+        if analysis.mains_hz is None:
+            return {"mains_hz": None, "summary": "no mains hum found (left as it is)"}
+        harmonics = list(analysis.harmonics)
+        if self.params.harmonics is None:
+            # the removal also weighs the first CANDIDATES harmonics, each by hum vs music
+            harmonics = sorted(set(harmonics) | set(range(1, CANDIDATES + 1)))
+        lo, hi = float(np.min(analysis.f0)), float(np.max(analysis.f0))
+        how = "under the music, by its phase" if analysis.weak else "in the spectrum"
+        return {
+            "mains_hz": analysis.mains_hz,
+            "found_by": "phase" if analysis.weak else "spectrum",
+            "harmonics": harmonics,
+            "fundamental_hz": [round(lo, 3), round(hi, 3)],
+            "summary": f"{analysis.mains_hz:g} Hz hum found {how}; fundamental "
+            f"{lo:.2f}-{hi:.2f} Hz; removal weighs harmonics {', '.join(map(str, harmonics))}",
+        }
+
     def process(
         self,
         audio: np.ndarray,

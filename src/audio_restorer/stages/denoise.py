@@ -809,6 +809,36 @@ class Denoise(Stage):
             profile = (p.profile_start_s, p.profile_end_s)
         return NoiseAnalyzer(rate, channels, n_fft, hop, profile, p.track_drift)
 
+    def findings(self, analysis: NoiseAnalysis | None) -> dict[str, object]:
+        if analysis is None:
+            return {}
+        if analysis.source == "none":
+            return {"noise_profile": "none", "summary": "no steady noise found (left as it is)"}
+        base = np.atleast_2d(analysis.base)
+        n_fft = 2 * (base.shape[-1] - 1)
+        # Parseval with the sqrt-Hann window (sum of squares n_fft / 2): mean-square value of
+        # the noise per channel, from the one-sided power spectrum
+        power = 2.0 * base.sum(axis=-1) - base[:, 0] - base[:, -1]
+        level = 10.0 * np.log10(np.maximum(power / (n_fft * n_fft / 2.0), 1e-30))
+        drift = 10.0 * np.log10(np.maximum(analysis.drift, 1e-30))
+        span = float(np.max(drift) - np.min(drift)) if drift.size else 0.0
+        where = {
+            "profile": "the marked range",
+            "auto": "noise-only passages",
+            "floor": "the floor under the music (no noise-only passage)",
+        }[analysis.source]
+        joint = analysis.joint is not None
+        return {
+            "noise_profile": analysis.source,
+            "noise_rms_dbfs": [round(float(v), 1) for v in level],
+            "level_change_db": round(span, 1),
+            "joint_stereo": joint,
+            "summary": f"noise profile from {where}; noise "
+            + "/".join(f"{v:.1f}" for v in level)
+            + f" dBFS RMS, level moves over {span:.1f} dB"
+            + ("; stereo noise handled jointly" if joint else ""),
+        }
+
     def gains(self, spec: np.ndarray, noise: np.ndarray, rate: int, hop: int) -> np.ndarray:
         """Suppression gains for an STFT given the noise power at every frame.
 
