@@ -273,6 +273,18 @@ class Air(Stage):
             return None
         return AirAnalyzer(rate, channels)
 
+    def findings(self, analysis: AirAnalysis | None) -> dict[str, object]:
+        if analysis is None:
+            return {}
+        if analysis.cutoff_hz is None:
+            return {"cutoff_hz": None, "summary": "no band limit found (left as it is)"}
+        return {
+            "cutoff_hz": round(analysis.cutoff_hz, 1),
+            "slope_db_per_oct": round(analysis.slope_db_per_oct, 1),
+            "summary": f"band limit found at {analysis.cutoff_hz:.0f} Hz "
+            f"(falling {analysis.slope_db_per_oct:.1f} dB/octave)",
+        }
+
     def settings(self, analysis: AirAnalysis | None) -> tuple[float | None, float]:
         """The cutoff (Hz) and slope (dB/octave) used, from the parameters or the analysis."""
         p = self.params

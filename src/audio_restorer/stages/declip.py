@@ -174,6 +174,24 @@ class Declip(Stage):
     def analyzer(self, rate: int, channels: int) -> ClipHistogram | None:
         return ClipHistogram(channels) if self.params.clip_level_db is None else None
 
+    def findings(self, analysis: Any) -> dict[str, Any]:
+        if analysis is None:  # the clip level is a parameter
+            return {}
+        levels = clip_levels(analysis, sensitivity=self.params.sensitivity)
+        if not np.any(levels > 0):
+            return {"clip_level_dbfs": None, "summary": "no clipping found (left as it is)"}
+        db = [
+            [round(20.0 * float(np.log10(v)), 2) if v > 0 else None for v in row] for row in levels
+        ]
+        shown = "; ".join(
+            "ch{} {}".format(c + 1, "/".join("-" if v is None else f"{v:+.2f}" for v in row))
+            for c, row in enumerate(db)
+        )
+        return {
+            "clip_level_dbfs": db,
+            "summary": f"clipped at (dBFS, positive/negative) {shown}",
+        }
+
     def levels(self, audio: np.ndarray, analysis: Any) -> np.ndarray:
         """Clip levels (channels, 2) from the analysis, the fixed parameter, or ``audio``."""
         if self.params.clip_level_db is not None:

@@ -175,6 +175,23 @@ class Loudness(Stage):
     def analyzer(self, rate: int, channels: int) -> LoudnessAnalyzer:
         return LoudnessAnalyzer(self, rate, channels)
 
+    def findings(self, analysis: LoudnessAnalysis | None) -> dict[str, object]:
+        if analysis is None:
+            return {}
+        lufs, lra = analysis.integrated_lufs, analysis.loudness_range_lu
+        ok = bool(np.isfinite(lufs))
+        return {
+            "integrated_lufs": round(float(lufs), 2) if ok else None,
+            "loudness_range_lu": round(float(lra), 2) if np.isfinite(lra) else None,
+            "gain_db": round(float(analysis.gain_db), 2),
+            "summary": (f"measured {lufs:.1f} LUFS, range {lra:.1f} LU; " if ok else "silent; ")
+            + (
+                "gain follows the music"
+                if analysis.curve_db is not None
+                else f"gain {analysis.gain_db:+.2f} dB"
+            ),
+        }
+
     def process(
         self,
         audio: np.ndarray,

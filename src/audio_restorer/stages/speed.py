@@ -132,6 +132,19 @@ class Speed(Stage):
             return 1.0  # no clear tuning: leave the recording alone
         return p.reference_hz / a4
 
+    def findings(self, analysis: float | None) -> dict[str, object]:
+        p = self.params
+        if p.mode != "pitch" or p.measured_hz is not None:  # nothing measured
+            return {}
+        if analysis is None:
+            return {"a4_hz": None, "summary": "no clear tuning found (speed left as it is)"}
+        factor = self.factor(analysis)
+        return {
+            "a4_hz": round(float(analysis), 2),
+            "factor": round(float(factor), 5),
+            "summary": f"tuning measured at A4 = {analysis:.2f} Hz; speed x {factor:.4f}",
+        }
+
     def analyzer(self, rate: int, channels: int) -> TuningAnalyzer | None:
         p = self.params
         if p.mode == "pitch" and p.measured_hz is None:

@@ -388,6 +388,23 @@ class WowFlutter(Stage):
     def context_frames(self, rate: int) -> int:
         return int(np.ceil(MAX_SHIFT_S * rate)) + HALF_TAPS + 2
 
+    def findings(self, analysis: TimeMap | None) -> dict[str, object]:
+        if analysis is None or not analysis.wow_cents.size:
+            return {}
+
+        def rms(x: np.ndarray) -> float:
+            return round(float(np.sqrt(np.mean(np.square(x)))), 2)
+
+        wow, flutter = rms(analysis.wow_cents), rms(analysis.flutter_cents)
+        peak = round(float(np.max(np.abs(analysis.correction_cents))), 2)
+        return {
+            "wow_cents_rms": wow,
+            "flutter_cents_rms": flutter,
+            "correction_cents_peak": peak,
+            "summary": f"speed deviation measured: wow {wow:.1f} cents RMS, flutter "
+            f"{flutter:.1f} cents RMS; corrected by up to {peak:.1f} cents",
+        }
+
     def analyzer(self, rate: int, channels: int) -> WowFlutterAnalyzer:
         return WowFlutterAnalyzer(self.params, rate, self.device)
 
