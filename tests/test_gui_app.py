@@ -328,3 +328,18 @@ def test_about_box_and_accessible_names(make_window):
         and type(w).__name__ not in ("QToolBarExtension", "QTabBar")
     ]
     assert unnamed == [], [type(w).__name__ for w in unnamed]
+
+
+def test_what_the_stages_decided_shows_on_the_finished_file(make_window, qtbot, tmp_path):
+    window = make_window(restore_file)
+    t = np.arange(4 * RATE) / RATE
+    hum = 0.02 * np.sin(2 * np.pi * 60.0 * t) + 0.01 * np.sin(2 * np.pi * 120.0 * t)
+    src = tmp_path / "hum.wav"
+    sf.write(str(src), music_like(RATE, 4.0, channels=1, seed=2)[0] * 0.3 + hum, RATE)
+    use_chain(window, StageConfig("dehum", {}))
+    window.add_paths([src])
+    run_batch(qtbot, window)
+    item = window.model.items[0]
+    assert item.status is Status.DONE, item.error
+    tip = window.model.data(window.model.index(0, 3), Qt.ItemDataRole.ToolTipRole)
+    assert "dehum: 60 Hz hum found in the spectrum" in tip

@@ -854,8 +854,21 @@ class MainWindow(QMainWindow):
         self.status_label.setText(message)
         self._update_overall()
 
-    def _file_done(self, item_id: int, output: str, _result: Any) -> None:
-        self.model.update(item_id, status=Status.DONE, progress=1.0, output=Path(output))
+    def _file_done(self, item_id: int, output: str, result: Any) -> None:
+        # what the automatic stages decided, and any warning: the status cell's tooltip
+        lines = [
+            f"{f['stage']}: {f['summary']}"
+            for f in getattr(result, "findings", [])
+            if "summary" in f
+        ]
+        lines += [f"warning: {w}" for w in getattr(result, "warnings", [])]
+        self.model.update(
+            item_id,
+            status=Status.DONE,
+            progress=1.0,
+            output=Path(output),
+            message="\n".join(lines),
+        )
         self._fractions[item_id] = 1.0
         self._update_overall()
         item = self.model.item(item_id)
