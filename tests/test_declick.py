@@ -225,3 +225,28 @@ def test_pitch_pulses_are_not_clicks_but_clicks_in_voice_are():
     mask = Declick().detect(dirty, RATE)[0]
     assert sum(bool(mask[s:e].any()) for s, e in truth) >= 19
     assert si_sdr(x, Declick()(dirty, RATE)[0]) >= si_sdr(x, y) + 12.0
+
+
+@pytest.mark.parametrize("lead_ms", [4.0, 8.0, 15.0])
+def test_click_in_digital_silence_before_a_faint_word_is_removed(lead_ms):
+    """A click in a pause of exact digital silence, a few ms before a faint sound starts: the
+    power before it is zero, so any sound after it used to make it an "onset" and it stayed.
+    A note or a word is not 25 dB louder in its first millisecond than in the next twelve."""
+    n = RATE
+    t = np.arange(n) / RATE
+    x = np.zeros(n)
+    start = int(0.5 * RATE + lead_ms * 1e-3 * RATE)
+    word = 0.006 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 900 * t))
+    x[start:] = word[start:] * np.minimum(1.0, (t[start:] - t[start]) / 0.005)
+    click = np.array([0.43, 0.14, -0.04, -0.07, -0.035, 0.0, 0.011])
+    y = x.copy()
+    at = int(0.5 * RATE)
+    y[at : at + click.size] += click
+    out = Declick()(y[None].astype(np.float32), RATE)[0].astype(np.float64)
+    left = np.sum((out - x)[at - 10 : at + 20] ** 2) / np.sum(click**2)
+    assert left < 1e-2
+    # ... while a plucked note out of silence (its next 12 ms as loud as its attack) stays
+    note = np.zeros(n)
+    note[at:] = 0.4 * np.sin(2 * np.pi * 330 * t[: n - at]) * np.exp(-t[: n - at] / 0.3)
+    out = Declick()(note[None].astype(np.float32), RATE)[0]
+    assert np.array_equal(out, note[None].astype(np.float32)[0])

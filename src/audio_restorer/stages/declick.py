@@ -62,6 +62,10 @@ LOW = 0.3
 #: samples (a lower level would let every burst grow at random)
 LOW_MIN = 3.0
 
+#: a burst whose following 12 ms carry less than this fraction of its own mean power, times
+#: ``ONSET_RATIO`` (-25 dB in all), is an impulse whatever came before it: a stroke or a note
+#: is not 25 dB louder in its first millisecond than in the next twelve
+ONSET_FLOOR = 1e-3
 #: typical prediction error after a burst / before it above which it is an onset (9.5 dB; a
 #: model fitted on 12 ms predicts the next few ms of speech, which changes quickly, up to ~2x
 #: worse than its own samples without any onset)
@@ -323,12 +327,19 @@ def _events(
     # ... and the rise must start at the burst: music that gets louder only in the second
     # half of the window (a note 6-12 ms after a click) does not make the click an onset
     p_near = 2.0 * np.sum(after[:, : win // 2], axis=1)
-    ok &= (p_after <= ONSET_RATIO * p_before + 1e-12) | (p_near <= ONSET_RATIO * p_before + 1e-12)
+    limit = ONSET_RATIO * p_before + 1e-12
+    # a burst that leaves the signal after it 25 dB quieter than itself is an impulse whatever
+    # came before (in digital silence the power before is zero, and a faint word or note
+    # 10 ms later would otherwise make the click an "onset"): no onset test for it
+    cs = np.concatenate([[0.0], np.cumsum(power)])
+    burst = (cs[e_b + 1] - cs[s_f]) / (e_b - s_f + 1)  # the burst's mean power
+    impulse = p_after <= ONSET_RATIO * ONSET_FLOOR * win * burst
+    ok &= (p_after <= limit) | (p_near <= limit) | impulse
     cand = np.flatnonzero(ok)
     if cand.size:
         # the pitch-pulse test is the cheaper one: the model-change test only for the rest
         bad = _periodic(zsum, s_f[cand], e_b[cand], geo)
-        rest = np.flatnonzero(~bad)
+        rest = np.flatnonzero(~bad & ~impulse[cand])
         if rest.size:
             bad[rest] = _onsets(signal, s_f[cand[rest]], e_b[cand[rest]], geo)
         ok[cand[bad]] = False
