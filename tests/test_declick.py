@@ -231,7 +231,7 @@ def test_pitch_pulses_are_not_clicks_but_clicks_in_voice_are():
 def test_click_in_digital_silence_before_a_faint_word_is_removed(lead_ms):
     """A click in a pause of exact digital silence, a few ms before a faint sound starts: the
     power before it is zero, so any sound after it used to make it an "onset" and it stayed.
-    A note or a word is not 25 dB louder in its first millisecond than in the next twelve."""
+    A note or a word is not 12 dB louder in its first millisecond than in the next twelve."""
     n = RATE
     t = np.arange(n) / RATE
     x = np.zeros(n)
