@@ -17,7 +17,7 @@ lines or, made wide enough, cuts the music at the same frequencies. This stage i
    nothing, a second opinion (:class:`_WeakHum`) looks for a line that keeps its phase: power-
    normalised 0.1 s block values at the first three harmonics, a tracked drift, coherence
    over up to 32 s; it must lead the other mains family and the same search at non-mains
-   frequencies by a factor of two, and then supplies the track.
+   frequencies by a factor of 1.5, and then supplies the track.
 2. **removes** each hum harmonic by heterodyning: the signal is demodulated with the tracked
    phase of harmonic ``h`` and averaged over 10 ms blocks. At that block rate the phase is
    refined by a weighted least-squares fit over all harmonics (a frequency error turns
