@@ -285,3 +285,15 @@ def test_runner_reports_decoding_and_its_cancel_stops_it(sources, tmp_path, monk
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
     result = restore(cut, tmp_path / "cut.wav", Chain())
     assert any("cut.m4a: decoded" in w for w in result.warnings)
+
+
+def test_a_full_temporary_folder_is_named_as_such(tmp_path):
+    """ffmpeg's "No space left on device" is not the source's fault: the message says where
+    the space ran out and how to choose another folder."""
+    err = ffmpeg._decode_error(
+        tmp_path / "a.m4a", "Error writing trailer: No space left on device", tmp_path / "d"
+    )
+    assert not isinstance(err, CorruptFileError)
+    assert "a.m4a" in str(err) and "is full" in str(err) and "TMPDIR" in str(err)
+    err = ffmpeg._decode_error(tmp_path / "a.m4a", "moov atom not found", tmp_path / "d")
+    assert isinstance(err, CorruptFileError) and "moov atom not found" in str(err)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from audio_restorer.errors import CorruptFileError, UnsupportedFormatError
+from audio_restorer.errors import AudioFileError, CorruptFileError, UnsupportedFormatError
 
 #: readable names of the codecs archives meet most (ffmpeg codec name -> label)
 CODEC_LABELS = {
@@ -351,14 +351,25 @@ def decode(
             err.seek(0)
             message = err.read().decode("utf-8", "replace")
         if code != 0 or not out.exists():
-            raise CorruptFileError(
-                p, f"cannot be decoded, the file is damaged or truncated ({_first_error(message)})"
-            )
+            raise _decode_error(p, message, folder)
         decoded.errors = [_first_error(line) for line in message.splitlines() if line.strip()]
     except BaseException:
         decoded.close()
         raise
     return decoded
+
+
+def _decode_error(path: Path, message: str, folder: Path) -> AudioFileError:
+    """The error for a failed decode: the temporary folder full, or the source damaged."""
+    if "No space left on device" in message:
+        return AudioFileError(
+            path,
+            f"cannot be decoded: the temporary folder {folder.parent} is full "
+            "(free some space there, or set TMPDIR to a disk with room)",
+        )
+    return CorruptFileError(
+        path, f"cannot be decoded, the file is damaged or truncated ({_first_error(message)})"
+    )
 
 
 def _follow(proc: subprocess.Popen[str], info: Probe, progress: DecodeProgress | None) -> None:

@@ -472,6 +472,7 @@ def restore_file(
             before = measure_in.result()
             after = measure_out.result()
             warnings = list(reader.warnings)
+            said = [f for f in findings if len(f) > 1]  # stages that decided something
             if writer.clipped:
                 warnings.append(
                     f"{writer.clipped} samples exceeded full scale and were clipped in the output"
@@ -525,7 +526,7 @@ def restore_file(
                     "device": device,
                     "timings": timings,
                     "measurements": {"before": before, "after": after},
-                    "findings": [f for f in findings if len(f) > 1],
+                    "findings": said,
                     "warnings": warnings,
                 }
                 provenance.write_report(_hidden(report_path), doc)
@@ -547,7 +548,7 @@ def restore_file(
                 before=before,
                 after=after,
                 warnings=warnings,
-                findings=[f for f in findings if len(f) > 1],
+                findings=said,
             )
         except BaseException:
             for files in stem_files:
