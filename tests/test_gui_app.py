@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QAbstractButton, QComboBox
 
+from audio_restorer.audio import ffmpeg
 from audio_restorer.gui.main_window import MainWindow
 from audio_restorer.gui.queue_model import Status
 from audio_restorer.pipeline import presets
@@ -107,9 +111,9 @@ def test_unreadable_file_is_queued_as_failed_with_its_reason(make_window, tmp_pa
 def test_changed_parameter_is_in_the_chain_the_worker_receives(make_window, qtbot, tmp_path):
     received: list[Chain] = []
 
-    def recording(src, dst, chain, options, *, progress, cancel):
+    def recording(src, dst, chain, options, *, progress, cancel, **kwargs):
         received.append(chain)
-        return restore_file(src, dst, chain, options, progress=progress, cancel=cancel)
+        return restore_file(src, dst, chain, options, progress=progress, cancel=cancel, **kwargs)
 
     window = make_window(recording)
     window.chain_editor.load_preset("vinyl")
@@ -313,6 +317,41 @@ def test_selecting_a_file_draws_it_and_preview_fills_after_and_b(make_window, qt
     window.player.toggle_ab()
     assert backend.source == preview.clips["original"] and backend.position == 640
     assert window.player.position_s() == pytest.approx(1.64)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")
+def test_an_m4a_is_decoded_once_for_overview_preview_and_run(
+    make_window, qtbot, tmp_path, monkeypatch
+):
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    calls = []
+    real = ffmpeg.decode
+
+    def decode(path, *args, **kwargs):
+        calls.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ffmpeg, "decode", decode)
+    wav = write(tmp_path / "m.wav", 3.0, channels=2)
+    src = tmp_path / "m.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(wav), str(src)], check=True)
+    window = make_window()
+    use_chain(window, StageConfig("gain", {"gain_db": -3.0}))
+    window.add_paths([src])
+    qtbot.waitUntil(lambda: window.views.before.overview is not None, timeout=10000)
+    window.views.set_selection(0.5, 1.5)
+    window.preview()
+    qtbot.waitUntil(lambda: window._preview is not None, timeout=10000)
+    run_batch(qtbot, window)
+    assert window.model.items[0].status is Status.DONE
+    assert len(calls) == 1
+    folders = list((tmp_path / "tmp").glob("audio-restorer-decode-*"))
+    assert len(folders) == 1  # kept for the session ...
+    window.remove_selected()  # nothing selected: still kept
+    window.table.selectRow(0)
+    window.remove_selected()
+    assert not window.model.items and not folders[0].exists()  # ... until the file is dropped
 
 
 def test_about_box_and_accessible_names(make_window):

@@ -31,9 +31,9 @@ def make_window(qtbot, tmp_path):
 def test_stems_tab_edits_reach_the_chain_the_worker_receives(make_window, qtbot, tmp_path):
     received: list[Chain] = []
 
-    def recording(src, dst, chain, options, *, progress, cancel):
+    def recording(src, dst, chain, options, *, progress, cancel, **kwargs):
         received.append(chain)
-        return restore_file(src, dst, chain, options, progress=progress, cancel=cancel)
+        return restore_file(src, dst, chain, options, progress=progress, cancel=cancel, **kwargs)
 
     window = make_window(recording)
     window.chain_editor.set_chain(Chain([StageConfig("gain", {"gain_db": -1.0})]))

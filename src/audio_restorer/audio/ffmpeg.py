@@ -13,7 +13,10 @@ the system temporary directory (``TMPDIR``), never next to the source. The block
 on that file exactly as on any other: random access, repeated passes, and bounded memory for
 hours of audio (the temporary file takes disk space instead: about 1.4 GB per stereo hour at
 48 kHz). The folder is removed when the :class:`DecodedFile` is closed, when decoding fails or
-is interrupted, or at the latest when the interpreter exits.
+is interrupted, or at the latest when the interpreter exits. A process killed outright cannot
+clean up: its folder's name carries its process id, and the next decode removes the folders of
+processes that no longer exist. A session that reads a file several times (the desktop app:
+overview, previews, the run) shares one decode through a :class:`DecodeCache`.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +81,8 @@ CONTAINER_LABELS = {
     "mp3": "MP3",
 }
 _PROBE_TIMEOUT_S = 120.0
+#: the temporary folders' name prefix; the creating process's id follows
+_PREFIX = "audio-restorer-decode-"
 
 #: called with the decoded fraction 0..1 while decoding; it may raise to cancel the decode
 DecodeProgress = Callable[[float], None]
@@ -309,7 +317,8 @@ def decode(
     """
     p = Path(path)
     info = info or probe(p, tools)
-    folder = Path(tempfile.mkdtemp(prefix="audio-restorer-decode-", dir=tmp_dir))
+    _sweep_once(str(tmp_dir or tempfile.gettempdir()))
+    folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=tmp_dir))
     out = folder / "decoded.wav"
     errors = folder / "ffmpeg-errors.txt"
     cmd = [
@@ -357,6 +366,160 @@ def decode(
         decoded.close()
         raise
     return decoded
+
+
+def sweep_stale(tmp_dir: str | Path | None = None) -> list[Path]:
+    """Remove decode folders left in ``tmp_dir`` by processes that no longer run; return them.
+
+    Only folders of this user whose name carries a process id that is not alive are removed
+    (a killed run could not clean up after itself). POSIX only: elsewhere there is no cheap,
+    harmless test of a process id, and nothing is removed.
+    """
+    if os.name != "posix":
+        return []
+    root = Path(tmp_dir or tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(root.glob(f"{_PREFIX}*"))
+    except OSError:
+        return []
+    for entry in entries:
+        pid_text = entry.name[len(_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            if not entry.is_dir() or entry.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        except (OSError, OverflowError):
+            continue  # alive under another user, or unreadable: leave it
+    return removed
+
+
+@functools.lru_cache(maxsize=4)
+def _sweep_once(tmp_dir: str) -> None:
+    sweep_stale(tmp_dir)
+
+
+@dataclass
+class _Entry:
+    decoded: DecodedFile
+    users: int = 0
+
+
+class DecodeCache:
+    """Decoded copies shared by the readers of one session.
+
+    The desktop app reads a file for its overview, for every preview and for the run; with a
+    cache, one decode serves them all (:class:`~audio_restorer.audio.io.AudioReader` takes
+    it as ``decode_cache``). Entries are keyed by the source's resolved path, size and
+    modification time, so a file that changed is decoded afresh. Besides the copies that readers
+    have open, at most ``keep`` are kept, the least recently used going first. Thread-safe: a
+    reader that asks for a file another thread is decoding waits for that decode, calling its
+    own ``progress`` with 0.0 meanwhile (so it can still cancel), and decodes itself if that
+    one failed or was cancelled.
+    """
+
+    def __init__(self, keep: int = 2) -> None:
+        self.keep = max(1, keep)
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, int, int], _Entry] = OrderedDict()
+        self._retired: list[_Entry] = []
+        self._pending: dict[tuple[str, int, int], threading.Event] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def acquire(
+        self,
+        path: str | Path,
+        tools: Tools,
+        *,
+        info: Probe | None = None,
+        progress: DecodeProgress | None = None,
+    ) -> DecodedFile:
+        """The decoded copy of ``path`` (decoded now if not cached); give it back with
+        :meth:`release`. Errors and cancellation as in :func:`decode`."""
+        key = _cache_key(Path(path))
+        while True:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and not entry.decoded.closed:
+                    entry.users += 1
+                    self._entries.move_to_end(key)
+                    return entry.decoded
+                gate = self._pending.get(key)
+                mine = gate is None
+                if mine:
+                    gate = self._pending[key] = threading.Event()
+            if mine:
+                break
+            while not gate.wait(0.25):
+                if progress is not None:
+                    progress(0.0)
+        try:
+            decoded = decode(path, tools, info=info, progress=progress)
+        except BaseException:
+            with self._lock:
+                del self._pending[key]
+            gate.set()
+            raise
+        with self._lock:
+            del self._pending[key]
+            self._entries[key] = _Entry(decoded, users=1)
+            self._entries.move_to_end(key)
+            self._evict()
+        gate.set()
+        return decoded
+
+    def release(self, decoded: DecodedFile) -> None:
+        """A reader is done with ``decoded`` (it stays cached unless it was dropped)."""
+        with self._lock:
+            for entry in [*self._entries.values(), *self._retired]:
+                if entry.decoded is decoded:
+                    entry.users = max(0, entry.users - 1)
+                    break
+            else:
+                decoded.close()  # not (or no longer) ours
+                return
+            for entry in [e for e in self._retired if e.users == 0]:
+                entry.decoded.close()
+                self._retired.remove(entry)
+            self._evict()
+
+    def discard(self, path: str | Path) -> None:
+        """Drop every cached copy of ``path`` (removed once no reader uses it)."""
+        name = str(Path(path).resolve())
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == name]:
+                self._retire(self._entries.pop(key))
+
+    def close(self) -> None:
+        """Drop everything (copies still open are removed when their readers let go)."""
+        with self._lock:
+            while self._entries:
+                self._retire(self._entries.popitem(last=False)[1])
+
+    def _retire(self, entry: _Entry) -> None:
+        if entry.users:
+            self._retired.append(entry)
+        else:
+            entry.decoded.close()
+
+    def _evict(self) -> None:
+        # copies being read do not count: the idle ones beyond ``keep`` go, oldest first
+        idle = [k for k, e in self._entries.items() if e.users == 0]
+        for key in idle[: max(0, len(idle) - self.keep)]:
+            self._entries.pop(key).decoded.close()
+
+
+def _cache_key(p: Path) -> tuple[str, int, int]:
+    st = p.stat()
+    return str(p.resolve()), st.st_size, st.st_mtime_ns
 
 
 def _decode_error(path: Path, message: str, folder: Path) -> AudioFileError:

@@ -237,9 +237,11 @@ class AudioReader:
 
     Files libsndfile cannot decode are decoded by ffmpeg into a temporary file when the reader
     is opened (``decode_progress`` is called with the fraction done, and may raise to cancel);
-    the temporary file is removed on :meth:`close`. When ffmpeg reported damage but still
-    produced audio, or produced clearly less than the container states, :attr:`warnings` says
-    so (the audio is read as far as it goes, as libsndfile does for a cut-off WAV).
+    the temporary file is removed on :meth:`close` (with ``decode_cache``, the decode is shared
+    through that :class:`~audio_restorer.audio.ffmpeg.DecodeCache` and kept there). When
+    ffmpeg reported damage but still produced audio, or produced clearly less than the container
+    states, :attr:`warnings` says so (the audio is read as far as it goes, as libsndfile does
+    for a cut-off WAV).
     """
 
     def __init__(
@@ -247,10 +249,12 @@ class AudioReader:
         path: str | os.PathLike[str],
         *,
         decode_progress: ffmpeg.DecodeProgress | None = None,
+        decode_cache: ffmpeg.DecodeCache | None = None,
     ) -> None:
         self.path = Path(path)
         self.info, found = _probe(self.path)
         self._decoded: ffmpeg.DecodedFile | None = None
+        self._cache = decode_cache
         self.warnings: list[str] = []
         if found is None:
             try:
@@ -261,7 +265,12 @@ class AudioReader:
         tools = ffmpeg.find_tools()
         if tools is None:  # removed between probe and decode
             raise UnsupportedFormatError(self.path, "ffmpeg is no longer on PATH")
-        self._decoded = ffmpeg.decode(self.path, tools, info=found, progress=decode_progress)
+        if decode_cache is None:
+            self._decoded = ffmpeg.decode(self.path, tools, info=found, progress=decode_progress)
+        else:
+            self._decoded = decode_cache.acquire(
+                self.path, tools, info=found, progress=decode_progress
+            )
         try:
             self._file = sf.SoundFile(str(self._decoded.path))
             frames = self._file.frames
@@ -288,8 +297,12 @@ class AudioReader:
         file = getattr(self, "_file", None)
         if file is not None:
             file.close()
-        if self._decoded is not None:
-            self._decoded.close()
+        decoded, self._decoded = self._decoded, None
+        if decoded is not None:
+            if self._cache is not None:
+                self._cache.release(decoded)
+            else:
+                decoded.close()
 
     def seek(self, frame: int) -> None:
         self._file.seek(frame)

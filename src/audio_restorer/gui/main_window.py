@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from audio_restorer import __version__
+from audio_restorer.audio.ffmpeg import DecodeCache
 from audio_restorer.audio.io import READ_EXTENSIONS
 from audio_restorer.errors import AudioRestorerError
 from audio_restorer.gui.chain_editor import ChainEditor
@@ -108,7 +109,8 @@ class MainWindow(QMainWindow):
     settings : Settings, optional
         Persistent settings (default: the user's ``gui.ini``).
     restore : callable
-        The function the worker calls for each file (``restore_file``; tests may wrap it).
+        The function the worker calls for each file (``restore_file``; tests may wrap it: it
+        must accept and pass on ``restore_file``'s keyword arguments, ``decode_cache`` among them).
     probe_gpu : bool
         Look for a CUDA GPU in the background (imports PyTorch when installed).
     backend : Backend, optional
@@ -137,6 +139,8 @@ class MainWindow(QMainWindow):
         self._run_started = 0.0
         self._fractions: dict[int, float] = {}
         self._overviews: dict[Path, Overview] = {}
+        # a file read through ffmpeg is decoded once for its overview, previews and run
+        self._decodes = DecodeCache()
         self._current_id: int | None = None
         self._preview: Preview | None = None
         self._tasks: list[Any] = []
@@ -543,6 +547,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.player.stop()
         self.runner.shutdown()
+        self._decodes.close()
         logger = logging.getLogger("audio_restorer")
         logger.removeHandler(self.log_handler)
         if self.file_handler is not None:
@@ -601,7 +606,10 @@ class MainWindow(QMainWindow):
         return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
 
     def remove_selected(self) -> None:
-        self.model.remove_rows(self.selected_rows())
+        rows = self.selected_rows()
+        for row in rows:
+            self._decodes.discard(self.model.items[row].path)
+        self.model.remove_rows(rows)
         self._update_hint()
         self._update_actions()
 
@@ -659,7 +667,8 @@ class MainWindow(QMainWindow):
         def failed(reason: str) -> None:
             log.error("cannot show %s: %s", path.name, reason)
 
-        self._tasks.append(self._submit(lambda: load_overview(path), done, failed))
+        load = lambda: load_overview(path, decode_cache=self._decodes)  # noqa: E731
+        self._tasks.append(self._submit(load, done, failed))
         self._tasks = self._tasks[-8:]
 
     def _show_item(self, item: QueueItem, overview: Overview) -> None:
@@ -725,7 +734,13 @@ class MainWindow(QMainWindow):
             log.error("preview failed: %s", reason)
 
         self._tasks.append(
-            self._submit(lambda: run_preview(item.path, start, end, chain, removed), done, failed)
+            self._submit(
+                lambda: run_preview(
+                    item.path, start, end, chain, removed, decode_cache=self._decodes
+                ),
+                done,
+                failed,
+            )
         )
 
     def _fill_removed_combo(self) -> None:
@@ -811,7 +826,7 @@ class MainWindow(QMainWindow):
                 continue
             taken.add(dst)
             opts = type(options)(**{**options.__dict__, "block_frames": GUI_BLOCK_FRAMES})
-            jobs.append(Job(item.id, item.path, dst, chain.copy(), opts))
+            jobs.append(Job(item.id, item.path, dst, chain.copy(), opts, self._decodes))
         return jobs
 
     def start(self) -> None:

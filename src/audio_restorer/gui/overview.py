@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audio_restorer.audio.ffmpeg import DecodeCache
 from audio_restorer.audio.io import AudioReader
 
 #: most buckets of the envelope (two floats each): 0.5 MB whatever the length; enough for 16x
@@ -168,9 +169,10 @@ def overview_of_file(
     *,
     block_frames: int = 1 << 16,
     should_stop: Callable[[], bool] | None = None,
+    decode_cache: DecodeCache | None = None,
 ) -> Overview:
     """Read ``path`` once and build its overview (``should_stop`` aborts with None result)."""
-    with AudioReader(path) as reader:
+    with AudioReader(path, decode_cache=decode_cache) as reader:
         builder = OverviewBuilder(reader.info.rate, reader.info.frames)
         for block in reader.blocks(block_frames):
             if should_stop is not None and should_stop():

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
+from audio_restorer.audio.ffmpeg import DecodeCache
 from audio_restorer.audio.io import AudioReader
 from audio_restorer.errors import AudioRestorerError, Cancelled
 from audio_restorer.gui.overview import Overview, overview_of_array, overview_of_file
@@ -48,6 +49,8 @@ class Job:
     dst: Path
     chain: Chain
     options: RestoreOptions = field(default_factory=RestoreOptions)
+    #: shares an ffmpeg decode with the overview and previews of the same file
+    decode_cache: DecodeCache | None = None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -108,8 +111,9 @@ class BatchWorker(QObject):
         log.info("restoring %s -> %s", job.src, job.dst)
         try:
             job.dst.parent.mkdir(parents=True, exist_ok=True)
+            extra = {} if job.decode_cache is None else {"decode_cache": job.decode_cache}
             result = self._restore(
-                job.src, job.dst, job.chain, job.options, progress=progress, cancel=token
+                job.src, job.dst, job.chain, job.options, progress=progress, cancel=token, **extra
             )
         except Cancelled:
             log.info("cancelled %s", job.src.name)
@@ -229,13 +233,14 @@ def run_preview(
     chain: Chain,
     removed_stages: list[str] | None = None,
     folder: Path | None = None,
+    decode_cache: DecodeCache | None = None,
 ) -> Preview:
     """Run the enabled stages of ``chain`` on ``[start_s, end_s)`` of ``src`` (worker side).
 
     Whole-file analysis stages then analyse only the range: fine for listening, and said so
     in the GUI's tooltip.
     """
-    with AudioReader(src) as reader:
+    with AudioReader(src, decode_cache=decode_cache) as reader:
         rate = reader.info.rate
         start = max(0, round(start_s * rate))
         frames = max(1, min(round((end_s - start_s) * rate), reader.info.frames - start))
@@ -267,5 +272,9 @@ def run_preview(
     )
 
 
-def load_overview(path: Path, should_stop: Callable[[], bool] | None = None) -> Overview:
-    return overview_of_file(path, should_stop=should_stop)
+def load_overview(
+    path: Path,
+    should_stop: Callable[[], bool] | None = None,
+    decode_cache: DecodeCache | None = None,
+) -> Overview:
+    return overview_of_file(path, should_stop=should_stop, decode_cache=decode_cache)

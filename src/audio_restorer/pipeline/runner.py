@@ -32,6 +32,7 @@ import numpy as np
 
 from audio_restorer import __version__
 from audio_restorer.analysis.measure import Measurer
+from audio_restorer.audio.ffmpeg import DecodeCache
 from audio_restorer.audio.io import (
     AudioReader,
     AudioWriter,
@@ -285,8 +286,12 @@ def restore_file(
     *,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    decode_cache: DecodeCache | None = None,
 ) -> RestoreResult:
     """Restore ``input_path`` into ``output_path`` through ``chain``.
+
+    ``decode_cache`` shares the decode of a file read through ffmpeg with the session's other
+    readers (the desktop app's overview and previews), instead of decoding it again.
 
     Raises :class:`~audio_restorer.errors.AudioRestorerError` subclasses for bad input, bad
     output paths and stage failures, and :class:`~audio_restorer.errors.Cancelled` when
@@ -305,7 +310,7 @@ def restore_file(
         cancel.raise_if_cancelled()
         report(0.0, f"{src.name}: decoding {fraction:.0%}")
 
-    reader = AudioReader(src, decode_progress=decoding)
+    reader = AudioReader(src, decode_progress=decoding, decode_cache=decode_cache)
     info = reader.info
     try:
         fmt = output_format(dst, options.fmt)
