@@ -267,9 +267,9 @@ def _run_jobs(
                     )
                 except Cancelled:
                     raise
-                except AudioRestorerError as exc:
+                except Exception as exc:  # one file's failure never stops the batch
                     failures += 1
-                    reporter.done(job, None, str(exc), 0.0)
+                    reporter.done(job, None, describe(exc), 0.0)
                     continue
                 reporter.done(job, result, None, time.perf_counter() - start)
         else:
@@ -289,14 +289,24 @@ def _run_jobs(
     return 1 if failures else 0
 
 
+def describe(exc: BaseException) -> str:
+    """One line for a failed file: our errors as they are, anything else (a bug, or the
+    system refusing something we did not foresee) with its type, so it can be reported."""
+    if isinstance(exc, AudioRestorerError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
 def _worker(
     src: Path, dst: Path, chain: list[dict[str, Any]], options: RestoreOptions
 ) -> tuple[RestoreResult | None, str | None, float]:
     start = time.perf_counter()
     try:
         result = restore_file(src, dst, Chain.from_list(chain), options)
-    except AudioRestorerError as exc:
-        return None, str(exc), 0.0
+    except Exception as exc:
+        return None, describe(exc), 0.0
     return result, None, time.perf_counter() - start
 
 
@@ -318,6 +328,11 @@ def run_restore(args: argparse.Namespace) -> int:
             f"(use .{', .'.join(WRITE_FORMATS)} or a folder)"
         )
     if as_file:
+        if args.format is not None and target.suffix.lower().lstrip(".") != args.format:
+            raise ParameterError(
+                f"-o {target} has the extension '{target.suffix}' but --format asks for "
+                f"{args.format}; make them agree"
+            )
         if len(inputs) != 1:
             raise ParameterError("-o names one file but several inputs were given; use a folder")
         jobs = [Job(inputs[0], target)]
@@ -343,12 +358,20 @@ def run_batch(args: argparse.Namespace) -> int:
     folder: Path = args.folder
     if not folder.is_dir():
         raise ParameterError(f"{folder}: not a folder")
+    if args.report is not None:
+        raise ParameterError("--report takes one input; batch writes a report beside each output")
     chain, preset = chain_from_args(args)
     options = options_from_args(args, preset)
     options.report_path = None
     out_dir: Path = args.out_dir
-    _make_folder(out_dir)
     out_resolved = out_dir.resolve()
+    if out_resolved == folder.resolve() or out_resolved in folder.resolve().parents:
+        # the sources would lie inside the output tree, where files are taken for outputs
+        raise ParameterError(
+            f"--out-dir {out_dir} is the input folder or contains it; choose a separate "
+            "folder (or one inside the input folder)"
+        )
+    _make_folder(out_dir)
     pattern = folder.rglob("*") if args.recursive else folder.iterdir()
     sources = sorted(p for p in pattern if _is_audio(p) and out_resolved not in p.resolve().parents)
     jobs = []

@@ -58,7 +58,7 @@ class Chain:
                 StageConfig(
                     name,
                     dict(params),
-                    bool(item.get("enabled", True)),
+                    _enabled(name, item.get("enabled", True)),
                     copy.deepcopy(dict(stems)) if stems is not None else None,
                 )
             )
@@ -126,7 +126,13 @@ class Chain:
         parsed: Any = value
         if info.optional and value.strip().lower() in _NONE:
             parsed = None
-        new = dict(config.params)
-        new[name] = parsed
-        validated = cls.Params.from_dict(new)  # raises with stage.param in the message
-        config.params[name] = getattr(validated, name)
+        # this value alone; rules tying parameters together (a range's start and end, given
+        # by two --set options) are checked by validate() once every value is in
+        config.params[name] = cls.Params.coerce(name, parsed)
+
+
+def _enabled(stage: str, value: Any) -> bool:
+    """A chain entry's ``enabled`` flag: a JSON boolean (the string "false" is not false)."""
+    if not isinstance(value, bool):
+        raise ParameterError(f"'enabled' of stage '{stage}' must be true or false, got {value!r}")
+    return value

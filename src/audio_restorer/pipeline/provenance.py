@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import platform
 import sys
 from pathlib import Path
@@ -115,8 +116,20 @@ def chain_report(stages: list[Stage]) -> list[dict[str, Any]]:
 
 
 def write_report(path: Path, report: dict[str, Any]) -> Path:
-    atomic_write_text(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    """Write ``report`` as JSON; a measurement that is not a number (NaN, e.g. the loudness
+    range of a file too short to have one) is written as null, as JSON has no NaN."""
+    atomic_write_text(path, json.dumps(_finite(report), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def now_iso() -> str:

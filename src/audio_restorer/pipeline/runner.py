@@ -207,6 +207,7 @@ class _Segment:
         for name, stream in self.items:
             with self.timer.stage(name), _stage_errors(name):
                 block = in_pieces(stream.push, block)
+            _check_finite(name, block)
         return block
 
     def finish(self) -> np.ndarray:
@@ -219,8 +220,28 @@ class _Segment:
                 )
                 parts.append(stream.finish())
             block = concat(parts, parts[-1].shape[0])
+            _check_finite(name, block)
         assert block is not None
         return block
+
+
+def _check_output(path: Path, sources: list[Path]) -> None:
+    """:func:`check_output_path`, with the system's own refusals (a name too long for the file
+    system, a folder we may not look into) as a clear error."""
+    try:
+        check_output_path(path, sources)
+    except OSError as exc:
+        raise OutputError(path, f"unusable output path ({exc.strerror or exc})") from None
+
+
+def _check_finite(name: str, block: np.ndarray) -> None:
+    """A stage's output must be finite (NaN would become noise or silence in a PCM file)."""
+    if block.size and not np.isfinite(block).all():
+        peak = float(np.max(np.abs(block[np.isfinite(block)]), initial=0.0))
+        raise StageError(
+            f"stage {name} produced NaN or infinite samples (finite peak {peak:.3g}); "
+            "is the input's level sane? Samples far beyond full scale overflow the arithmetic"
+        )
 
 
 @contextlib.contextmanager
@@ -314,7 +335,12 @@ def restore_file(
     info = reader.info
     try:
         fmt = output_format(dst, options.fmt)
-        check_output_path(dst, [src])
+        _check_output(dst, [src])
+        if options.report:
+            planned = options.report_path or provenance.sidecar_path(dst)
+            _check_output(planned, [src])
+            if planned.resolve() == dst.resolve():
+                raise OutputError(planned, "the report path is the output file's path")
         if options.rate is not None and not 8000 <= options.rate <= 384000:
             raise ParameterError(f"output rate must be in 8000..384000 Hz, got {options.rate}")
         stages = chain.build() if isinstance(chain, Chain) else list(chain)
@@ -499,7 +525,7 @@ def restore_file(
             report_path = None
             if options.report:
                 report_path = options.report_path or provenance.sidecar_path(dst)
-                check_output_path(report_path, [src])
+                _check_output(report_path, [src])
                 doc = {
                     "format": provenance.FORMAT,
                     "version": provenance.VERSION,
@@ -534,7 +560,12 @@ def restore_file(
                     "findings": said,
                     "warnings": warnings,
                 }
-                provenance.write_report(_hidden(report_path), doc)
+                try:
+                    provenance.write_report(_hidden(report_path), doc)
+                except OSError as exc:
+                    raise OutputError(
+                        report_path, f"cannot write the report ({exc.strerror or exc})"
+                    ) from None
             for files in stem_files:
                 files.commit()
             writer.commit()

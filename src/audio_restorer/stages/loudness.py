@@ -180,11 +180,16 @@ class Loudness(Stage):
             return {}
         lufs, lra = analysis.integrated_lufs, analysis.loudness_range_lu
         ok = bool(np.isfinite(lufs))
+        if ok:
+            spread = f", range {lra:.1f} LU" if np.isfinite(lra) else " (too short for a range)"
+            measured = f"measured {lufs:.1f} LUFS{spread}; "
+        else:
+            measured = "no loudness measured (silent, or shorter than one 0.4 s block); "
         return {
             "integrated_lufs": round(float(lufs), 2) if ok else None,
             "loudness_range_lu": round(float(lra), 2) if np.isfinite(lra) else None,
             "gain_db": round(float(analysis.gain_db), 2),
-            "summary": (f"measured {lufs:.1f} LUFS, range {lra:.1f} LU; " if ok else "silent; ")
+            "summary": measured
             + (
                 "gain follows the music"
                 if analysis.curve_db is not None

@@ -151,6 +151,12 @@ class StageParams:
             cls.info(name)
         return cls(**values)
 
+    @classmethod
+    def coerce(cls, name: str, value: Any) -> Any:
+        """``value`` checked and converted for parameter ``name`` alone (rules that tie several
+        parameters together are checked when the whole set is built)."""
+        return _coerce(cls.stage_name, cls.info(name), value)
+
     def replace(self, **changes: Any) -> Self:
         """A copy with some values changed (validated like the constructor)."""
         for name in changes:
