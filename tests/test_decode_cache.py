@@ -191,3 +191,15 @@ def test_decode_folders_carry_the_process_id(tmp_path, counted):
     src = _m4a(tmp_path)
     with AudioReader(src) as reader:
         assert reader._decoded.folder.name.startswith(f"audio-restorer-decode-{os.getpid()}-")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process-id test is POSIX only")
+def test_sweep_takes_other_prefixes_too(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    preview = tmp_path / f"audio-restorer-preview-{gone.pid}-abc"
+    decode = tmp_path / f"audio-restorer-decode-{gone.pid}-abc"
+    preview.mkdir()
+    decode.mkdir()
+    assert ffmpeg.sweep_stale(tmp_path, prefix="audio-restorer-preview-") == [preview]
+    assert decode.exists() and not preview.exists()

@@ -317,6 +317,14 @@ def test_selecting_a_file_draws_it_and_preview_fills_after_and_b(make_window, qt
     window.player.toggle_ab()
     assert backend.source == preview.clips["original"] and backend.position == 640
     assert window.player.position_s() == pytest.approx(1.64)
+    # a new preview replaces the clips of the last one, which are removed; so does closing
+    assert preview.folder.is_dir()
+    window.preview()
+    qtbot.waitUntil(lambda: window._preview is not preview, timeout=5000)
+    assert not preview.folder.exists() and window._preview.folder.is_dir()
+    last = window._preview.folder
+    window.close()
+    assert not last.exists()
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")

@@ -368,8 +368,11 @@ def decode(
     return decoded
 
 
-def sweep_stale(tmp_dir: str | Path | None = None) -> list[Path]:
+def sweep_stale(tmp_dir: str | Path | None = None, prefix: str = "") -> list[Path]:
     """Remove decode folders left in ``tmp_dir`` by processes that no longer run; return them.
+
+    ``prefix`` names other temporary folders made the same way (``<prefix><pid>-...``; the
+    desktop app's preview clips).
 
     Only folders of this user whose name carries a process id that is not alive are removed
     (a killed run could not clean up after itself). POSIX only: elsewhere there is no cheap,
@@ -378,13 +381,14 @@ def sweep_stale(tmp_dir: str | Path | None = None) -> list[Path]:
     if os.name != "posix":
         return []
     root = Path(tmp_dir or tempfile.gettempdir())
+    prefix = prefix or _PREFIX
     removed = []
     try:
-        entries = list(root.glob(f"{_PREFIX}*"))
+        entries = list(root.glob(f"{prefix}*"))
     except OSError:
         return []
     for entry in entries:
-        pid_text = entry.name[len(_PREFIX) :].split("-", 1)[0]
+        pid_text = entry.name[len(prefix) :].split("-", 1)[0]
         if not pid_text.isdigit() or int(pid_text) == os.getpid():
             continue
         try:

@@ -15,6 +15,7 @@ import json
 import logging
 import logging.handlers
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from audio_restorer import __version__
-from audio_restorer.audio.ffmpeg import DecodeCache
+from audio_restorer.audio.ffmpeg import DecodeCache, sweep_stale
 from audio_restorer.audio.io import READ_EXTENSIONS
 from audio_restorer.errors import AudioRestorerError
 from audio_restorer.gui.chain_editor import ChainEditor
@@ -62,6 +63,7 @@ from audio_restorer.gui.stems import StemsPanel
 from audio_restorer.gui.views import AudioViews
 from audio_restorer.gui.worker import (
     GUI_BLOCK_FRAMES,
+    PREVIEW_PREFIX,
     BatchRunner,
     Job,
     Preview,
@@ -141,6 +143,7 @@ class MainWindow(QMainWindow):
         self._overviews: dict[Path, Overview] = {}
         # a file read through ffmpeg is decoded once for its overview, previews and run
         self._decodes = DecodeCache()
+        sweep_stale(prefix=PREVIEW_PREFIX)  # preview clips of a session that was killed
         self._current_id: int | None = None
         self._preview: Preview | None = None
         self._tasks: list[Any] = []
@@ -548,6 +551,8 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.runner.shutdown()
         self._decodes.close()
+        self.player.set_sources({})
+        self._drop_preview()
         logger = logging.getLogger("audio_restorer")
         logger.removeHandler(self.log_handler)
         if self.file_handler is not None:
@@ -641,8 +646,8 @@ class MainWindow(QMainWindow):
         row = current.row()
         item = self.model.items[row] if 0 <= row < len(self.model.items) else None
         self._current_id = item.id if item else None
-        self._preview = None
         self.player.set_sources({})
+        self._drop_preview()
         if item is None or item.info is None:
             self.views.show_before(None)
             self._update_actions()
@@ -721,11 +726,13 @@ class MainWindow(QMainWindow):
         def done(preview: Preview) -> None:
             self.preview_button.setEnabled(True)
             self.status_label.setText("Preview ready: B plays the restored range")
-            if item_id != self._current_id:
+            if item_id != self._current_id or self._closing:
+                shutil.rmtree(preview.folder, ignore_errors=True)
                 return
-            self._preview = preview
             self.views.show_after(preview.after, preview.start_s)
             self.player.set_sources(preview.clips, preview.start_s)
+            self._drop_preview()  # the player has let go of the last clips
+            self._preview = preview
             self._fill_removed_combo()
 
         def failed(reason: str) -> None:
@@ -742,6 +749,12 @@ class MainWindow(QMainWindow):
                 failed,
             )
         )
+
+    def _drop_preview(self) -> None:
+        """Remove the current preview's clips (each preview writes a few WAV files)."""
+        if self._preview is not None:
+            shutil.rmtree(self._preview.folder, ignore_errors=True)
+            self._preview = None
 
     def _fill_removed_combo(self) -> None:
         self.removed_combo.clear()

@@ -11,6 +11,7 @@ a result or an error message. Progress signals are throttled to at most 20 per s
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -226,6 +227,10 @@ class Preview:
     folder: Path
 
 
+#: temporary folders of preview clips: ``<prefix><pid>-...`` (see ffmpeg.sweep_stale)
+PREVIEW_PREFIX = "audio-restorer-preview-"
+
+
 def run_preview(
     src: Path,
     start_s: float,
@@ -254,7 +259,7 @@ def run_preview(
         out = np.asarray(stage(out, rate), dtype=np.float32)
         if stage.name in wanted and stage.offers_removed and out.shape == before_stage.shape:
             removed[stage.name] = before_stage - out
-    folder = folder or Path(tempfile.mkdtemp(prefix="audio-restorer-preview-"))
+    folder = folder or Path(tempfile.mkdtemp(prefix=f"{PREVIEW_PREFIX}{os.getpid()}-"))
     clips = {"original": folder / "original.wav", "restored": folder / "restored.wav"}
     sf.write(str(clips["original"]), audio.T, rate, subtype="FLOAT")
     sf.write(str(clips["restored"]), out.T, rate, subtype="FLOAT")
