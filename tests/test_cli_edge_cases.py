@@ -161,3 +161,15 @@ def test_termination_removes_partial_files(tmp_path, signum):
     assert "terminated; no partial output was kept" in err
     assert not list(out_dir.iterdir())
     assert sha256_file(src) == before
+
+
+def test_removed_names_an_enabled_stage_that_offers_it(tmp_path, wav_file, capsys):
+    src = wav_file()
+    out = tmp_path / "r.wav"
+    assert run("restore", src, "-o", out, "--stages", "gain", "--removed", "declick") == 2
+    assert "not an enabled stage of the chain (gain)" in capsys.readouterr().err
+    assert run("restore", src, "-o", out, "--stages", "gain", "--removed", "gain") == 2
+    assert "does not offer a 'removed' signal" in capsys.readouterr().err
+    args = ["--stages", "declick,gain", "--set", "declick.enabled=false", "--removed", "declick"]
+    assert run("restore", src, "-o", out, *args) == 2
+    assert not out.exists()

@@ -16,6 +16,7 @@ from audio_restorer.errors import AudioRestorerError, Cancelled, OutputError, Pa
 from audio_restorer.pipeline.chain import Chain
 from audio_restorer.pipeline.presets import load_preset
 from audio_restorer.pipeline.runner import DEVICES, RestoreOptions, RestoreResult, restore_file
+from audio_restorer.stages.registry import get_stage_class
 
 DEFAULT_PATTERN = "{stem}.restored.{ext}"
 
@@ -117,7 +118,20 @@ def chain_from_args(args: argparse.Namespace) -> tuple[Chain, str | None]:
             raise ParameterError(f"--set expects STAGE.PARAM=VALUE, got {item!r}")
         chain.set_value(key.strip(), value.strip())
     chain.validate()
+    if getattr(args, "removed", None):
+        _check_removed(chain, args.removed)
     return chain, preset_name
+
+
+def _check_removed(chain: Chain, name: str) -> None:
+    """``--removed STAGE`` names an enabled stage of the chain that offers a removed signal
+    (a usage error, said once, instead of a failure for every file)."""
+    config = chain.find(name)
+    if config is None or not config.enabled:
+        present = ", ".join(c.stage for c in chain.stages if c.enabled) or "none"
+        raise ParameterError(f"--removed {name}: not an enabled stage of the chain ({present})")
+    if not getattr(get_stage_class(name), "offers_removed", False):
+        raise ParameterError(f"--removed {name}: that stage does not offer a 'removed' signal")
 
 
 def options_from_args(args: argparse.Namespace, preset: str | None) -> RestoreOptions:
