@@ -198,3 +198,16 @@ def test_cli_restores_a_file_with_a_non_utf8_name(tmp_path):
         assert reader.info.decoder is None
     bext = read_bext(os.fsencode(out))
     assert bext is not None and "bad?name.wav" in bext["description"]
+
+
+def test_cut_off_sequential_codec_warns_once(tmp_path, private_tmp):
+    src = tmp_path / "g.wav"
+    sf.write(str(src), _tone(3.0, RATE), RATE, subtype="GSM610")
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) // 2])
+    with AudioReader(src) as reader:
+        for _ in range(2):
+            reader.seek(0)
+            assert sum(b.shape[1] for b in reader.blocks(5000)) == reader.info.frames
+        assert reader.info.frames == pytest.approx(1.5 * RATE, rel=0.02)
+        assert len(reader.warnings) == 1 and "cut short" in reader.warnings[0]
