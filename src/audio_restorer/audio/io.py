@@ -349,9 +349,13 @@ class AudioReader:
         decoded = self._decoded = ffmpeg.DecodedFile(folder, folder / "decoded.wav")
         self._cache = None  # ours alone: removed on close
         frames = 0
-        with sf.SoundFile(
-            _sf_name(decoded.path), "w", rate, channels, "FLOAT", format="RF64"
-        ) as out:
+        try:
+            out = sf.SoundFile(_sf_name(decoded.path), "w", rate, channels, "FLOAT", format="RF64")
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioFileError(
+                self.path, f"cannot be decoded into the temporary folder {folder.parent} ({exc})"
+            ) from None
+        with out:
             sf._snd.sf_command(out._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
             while True:
                 try:
