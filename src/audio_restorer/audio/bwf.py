@@ -4,7 +4,9 @@ Archives expect a restored access copy to say where it came from. libsndfile wri
 chunk itself when asked through its ``SFC_SET_BROADCAST_INFO`` command, which soundfile does not
 wrap; :func:`set_bext` packs the C struct and sends that command through soundfile's own
 libsndfile handle. :func:`read_bext` parses the chunk back from a RIFF/RF64 file independently
-of libsndfile, which is what tests and ``analyze`` use.
+of libsndfile, which is what tests and ``analyze`` use. :func:`data_extent` reads how many
+bytes of audio a WAV/RF64/W64/AIFF header states against how many the file holds (libsndfile
+quietly shortens a cut-off file's frame count to what is there, so the reader asks the header).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class BextInfo:
 
 def _ascii(text: str, size: int) -> bytes:
     return text.encode("ascii", "replace")[:size]
+
+
+def safe_text(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (the surrogate escapes that stand for the bytes of a
+    non-UTF-8 file name) replaced by ``?``, so it can be written into any metadata field."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def pack_broadcast_info(info: BextInfo) -> bytes:
@@ -106,3 +114,84 @@ def read_bext(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         "version": struct.unpack("<h", body[346:348])[0],
         "coding_history": [line for line in history.split("\r\n") if line],
     }
+
+
+_W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
+_W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+
+
+def data_extent(path: str | os.PathLike[str] | bytes) -> tuple[int, int] | None:
+    """``(stated, present)``: the audio bytes a header states, and those the file holds.
+
+    Reads the ``data`` chunk of WAV/RF64 (its 64-bit size from ``ds64``), the ``data`` chunk of
+    Sony Wave64 and the ``SSND`` chunk of AIFF/AIFF-C. ``present`` is less than ``stated`` when
+    the file was cut off. None for other formats, or when no audio chunk is found.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(12)
+            if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+                found = _riff_data(fh)
+            elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                found = _aiff_data(fh)
+            elif head == _W64_RIFF[:12]:
+                found = _w64_data(fh)
+            else:
+                return None
+    except OSError:
+        return None
+    if found is None:
+        return None
+    offset, stated = found
+    return stated, max(0, min(stated, size - offset))
+
+
+def _riff_data(fh: Any) -> tuple[int, int] | None:
+    ds64_data: int | None = None
+    while True:
+        hdr = fh.read(8)
+        if len(hdr) < 8:
+            return None
+        cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+        if cid == b"ds64":
+            body = fh.read(size)
+            if len(body) >= 16:
+                ds64_data = struct.unpack("<Q", body[8:16])[0]
+            if size & 1:
+                fh.seek(1, os.SEEK_CUR)
+            continue
+        if cid == b"data":
+            if size == 0xFFFFFFFF and ds64_data is not None:
+                size = ds64_data
+            return fh.tell(), size
+        fh.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def _aiff_data(fh: Any) -> tuple[int, int] | None:
+    while True:
+        hdr = fh.read(8)
+        if len(hdr) < 8:
+            return None
+        cid, size = hdr[:4], struct.unpack(">I", hdr[4:])[0]
+        if cid == b"SSND":
+            fields = fh.read(8)
+            if len(fields) < 8 or size < 8:
+                return None
+            skip = struct.unpack(">I", fields[:4])[0]  # the "offset" field: bytes before audio
+            return fh.tell() + skip, max(0, size - 8 - skip)
+        fh.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def _w64_data(fh: Any) -> tuple[int, int] | None:
+    fh.seek(40)  # riff GUID, 64-bit size, wave GUID
+    while True:
+        hdr = fh.read(24)
+        if len(hdr) < 24:
+            return None
+        guid, size = hdr[:16], struct.unpack("<Q", hdr[16:])[0]  # size counts the 24 bytes
+        if guid == _W64_DATA:
+            return fh.tell(), max(0, size - 24)
+        if size < 24:
+            return None
+        fh.seek(size - 24 + (-size % 8), os.SEEK_CUR)

@@ -8,7 +8,12 @@ output, and a source file is never opened for writing.
 
 Formats libsndfile has no decoder for (M4A/AAC/ALAC, WMA, AC-3, APE, WavPack, Matroska/WebM)
 are decoded by the external ``ffmpeg`` program into a temporary file in the system temporary
-directory first, and read from there (see :mod:`audio_restorer.audio.ffmpeg`).
+directory first, and read from there (see :mod:`audio_restorer.audio.ffmpeg`). Codecs
+libsndfile decodes only sequentially (GSM 6.10, G.721/G.723 and NMS ADPCM in WAV/AIFF) are
+decoded once the same way, by libsndfile, so that every file can be read again and at random.
+
+File names go to libsndfile as the bytes the file system holds (on POSIX), so names that are
+not valid UTF-8 work; text written into metadata has such characters replaced.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from audio_restorer.audio import ffmpeg
-from audio_restorer.audio.bwf import BextInfo, set_bext
+from audio_restorer.audio.bwf import BextInfo, data_extent, safe_text, set_bext
 from audio_restorer.audio.contract import MAX_CHANNELS, MAX_RATE, MIN_RATE
 from audio_restorer.audio.dither import Quantizer
 from audio_restorer.errors import (
@@ -83,6 +88,33 @@ WRITE_FORMATS = {
 BIT_DEPTHS = ("16", "24", "32f")
 _PCM_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 _SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+#: frames per block when a sequential-only codec is decoded to a temporary file
+_SEQUENTIAL_BLOCK = 1 << 16
+#: a decode this much shorter than stated is normal (codec priming and padding): no warning
+_SHORT_TOLERANCE_FRAMES = 4096
+_SHORT_TOLERANCE_FRACTION = 0.01
+
+
+def _sf_name(path: str | os.PathLike[str]) -> str | bytes:
+    """A path as soundfile should get it: the file system's own bytes on POSIX.
+
+    soundfile encodes ``str`` paths strictly as UTF-8, which fails on names that are not valid
+    UTF-8 (Python holds their bytes as surrogate escapes); ``os.fsencode`` gives them back.
+    Windows paths stay ``str`` (soundfile opens them as wide strings).
+    """
+    return os.fsencode(path) if os.name == "posix" else os.fspath(path)
+
+
+def _short(decoded: int, stated: int) -> bool:
+    """Whether ``decoded`` frames fall clearly short of ``stated`` (beyond priming/padding)."""
+    return decoded < (1.0 - _SHORT_TOLERANCE_FRACTION) * stated - _SHORT_TOLERANCE_FRAMES
+
+
+def _short_warning(name: str, decoded: int, stated: int, rate: int) -> str:
+    return (
+        f"{name}: decoded {decoded / rate:.2f} s of the {stated / rate:.2f} s "
+        "the container states; the file may be cut short"
+    )
 
 
 @dataclass(frozen=True)
@@ -174,7 +206,7 @@ def _probe(p: Path) -> tuple[AudioInfo, ffmpeg.Probe | None]:
             )
         return _ffmpeg_info(p, tools)
     try:
-        info = sf.info(str(p))
+        info = sf.info(_sf_name(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         error = _open_error(p, exc)
         tools = ffmpeg.find_tools()
@@ -242,6 +274,15 @@ class AudioReader:
     ffmpeg reported damage but still produced audio, or produced clearly less than the container
     states, :attr:`warnings` says so (the audio is read as far as it goes, as libsndfile does
     for a cut-off WAV).
+
+    Codecs libsndfile reads only sequentially (GSM 6.10, G.721/G.723, NMS ADPCM) are decoded
+    once, by libsndfile, into a temporary float WAV in the same kind of temporary folder (also
+    reported through ``decode_progress``, also removed on :meth:`close`); :attr:`info` still
+    names the source's format and subtype.
+
+    When reading reaches the end of what can be decoded clearly before the length the header
+    states (a cut-off WAV, whose frame count libsndfile quietly shortens, or an MP3 whose Xing
+    header states more than is there), one warning says so, however many passes are read.
     """
 
     def __init__(
@@ -256,11 +297,21 @@ class AudioReader:
         self._decoded: ffmpeg.DecodedFile | None = None
         self._cache = decode_cache
         self.warnings: list[str] = []
+        self._position = 0
+        self._stated_frames = self.info.frames
+        self._short_noted = False
         if found is None:
             try:
-                self._file = sf.SoundFile(str(self.path))
+                self._file = sf.SoundFile(_sf_name(self.path))
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise _open_error(self.path, exc) from None
+            self._stated_frames = _stated_frames(self.path, self._file.frames)
+            if not _seekable(self._file):
+                try:
+                    self._decode_sequential(decode_progress)
+                except BaseException:
+                    self.close()
+                    raise
             return
         tools = ffmpeg.find_tools()
         if tools is None:  # removed between probe and decode
@@ -283,9 +334,55 @@ class AudioReader:
                 frames=frames,
             )
             self.warnings = _decode_warnings(self._decoded.errors, found, self.info)
+            self._stated_frames = frames
         except BaseException:
             self.close()
             raise
+
+    def _decode_sequential(self, progress: ffmpeg.DecodeProgress | None) -> None:
+        """Decode the open (unseekable) file once into a temporary float WAV and read that."""
+        source = self._file
+        rate, channels = source.samplerate, source.channels
+        tmp_root = tempfile.gettempdir()
+        ffmpeg._sweep_once(tmp_root)  # folders of killed processes, as ffmpeg decodes do
+        folder = Path(tempfile.mkdtemp(prefix=f"{ffmpeg._PREFIX}{os.getpid()}-", dir=tmp_root))
+        decoded = self._decoded = ffmpeg.DecodedFile(folder, folder / "decoded.wav")
+        self._cache = None  # ours alone: removed on close
+        frames = 0
+        try:
+            out = sf.SoundFile(_sf_name(decoded.path), "w", rate, channels, "FLOAT", format="RF64")
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioFileError(
+                self.path, f"cannot be decoded into the temporary folder {folder.parent} ({exc})"
+            ) from None
+        with out:
+            sf._snd.sf_command(out._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
+            while True:
+                try:
+                    data = source.read(_SEQUENTIAL_BLOCK, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as exc:
+                    raise CorruptFileError(
+                        self.path, f"decoding failed at {frames / rate:.3f} s ({exc})"
+                    ) from None
+                if not data.shape[0]:
+                    break
+                try:
+                    out.write(data)
+                except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                    raise AudioFileError(
+                        self.path,
+                        f"cannot be decoded into the temporary folder {folder.parent} ({exc}); "
+                        "free some space there, or set TMPDIR to a disk with room",
+                    ) from None
+                frames += data.shape[0]
+                if progress is not None and self._stated_frames:
+                    progress(min(frames / self._stated_frames, 1.0))
+        source.close()
+        if frames <= 0:
+            raise EmptyAudioError(self.path, "holds no audio frames")
+        self._file = sf.SoundFile(_sf_name(decoded.path))
+        self.info = replace(self.info, frames=frames)
+        self._note_end(frames)
 
     def __enter__(self) -> AudioReader:
         return self
@@ -306,10 +403,11 @@ class AudioReader:
 
     def seek(self, frame: int) -> None:
         self._file.seek(frame)
+        self._position = frame
 
     def blocks(self, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
-        """Yield successive blocks until the end of the file."""
-        position = self._file.tell()
+        """Yield successive blocks from the current position until the end of the file."""
+        position = self._position  # kept here: asking libsndfile (tell) may fail
         while True:
             try:
                 data = self._file.read(block_frames, dtype="float32", always_2d=True)
@@ -318,19 +416,39 @@ class AudioReader:
                     self.path, f"decoding failed at {position / self.info.rate:.3f} s ({exc})"
                 ) from None
             if not data.shape[0]:
+                self._note_end(position)
                 return
             block = np.ascontiguousarray(data.T)
             self._check_finite(block, position)
             position += block.shape[1]
+            self._position = position
             yield block
 
     def read(self, start: int = 0, frames: int | None = None) -> np.ndarray:
         """Read ``frames`` frames from ``start`` (the whole rest when None): for previews."""
-        self._file.seek(start)
+        self.seek(start)
         count = -1 if frames is None else frames
-        block = np.ascontiguousarray(self._file.read(count, dtype="float32", always_2d=True).T)
+        try:
+            data = self._file.read(count, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise CorruptFileError(
+                self.path, f"decoding failed after {start / self.info.rate:.3f} s ({exc})"
+            ) from None
+        block = np.ascontiguousarray(data.T)
         self._check_finite(block, start)
+        self._position = start + block.shape[1]
+        if frames is None or block.shape[1] < frames:
+            self._note_end(self._position)
         return block
+
+    def _note_end(self, position: int) -> None:
+        """Reading ended at ``position``: warn (once) when that is clearly short of the header."""
+        if self._short_noted or not _short(position, self._stated_frames):
+            return
+        self._short_noted = True
+        self.warnings.append(
+            _short_warning(self.path.name, position, self._stated_frames, self.info.rate)
+        )
 
     def _check_finite(self, block: np.ndarray, position: int) -> None:
         finite = np.isfinite(block)
@@ -339,6 +457,33 @@ class AudioReader:
             raise InvalidAudioError(
                 self.path, f"contains NaN or infinite samples (first at {first:.3f} s)"
             )
+
+
+def _seekable(f: sf.SoundFile) -> bool:
+    """Whether libsndfile can seek in ``f`` (sequential-only codecs cannot); leaves it at 0."""
+    if not f.seekable():
+        return False
+    try:
+        f.seek(0)
+    except (sf.LibsndfileError, RuntimeError):
+        return False
+    return True
+
+
+def _stated_frames(path: Path, frames: int) -> int:
+    """The frame count a WAV/RF64/W64/AIFF header states (``frames``: libsndfile's count).
+
+    libsndfile shortens the count of a cut-off file to what it holds; the header's data size
+    still says how much there was. The count scales with the bytes, so codecs of constant rate
+    (PCM, GSM, ADPCM) are covered too. Other formats: ``frames``.
+    """
+    extent = data_extent(_sf_name(path))
+    if extent is None:
+        return frames
+    stated, present = extent
+    if present <= 0 or stated <= present:
+        return frames
+    return max(frames, round(frames * stated / present))
 
 
 def _decode_warnings(errors: list[str], found: ffmpeg.Probe, info: AudioInfo) -> list[str]:
@@ -352,11 +497,8 @@ def _decode_warnings(errors: list[str], found: ffmpeg.Probe, info: AudioInfo) ->
             "the audio may be incomplete or hold glitches"
         )
     expected = found.frames or 0
-    if expected and info.frames < 0.99 * expected - 4096:  # beyond codec priming and padding
-        warnings.append(
-            f"{name}: decoded {info.duration_s:.2f} s of the {expected / info.rate:.2f} s "
-            "the container states; the file may be cut short"
-        )
+    if expected and _short(info.frames, expected):  # beyond codec priming and padding
+        warnings.append(_short_warning(name, info.frames, expected, info.rate))
     return warnings
 
 
@@ -494,7 +636,13 @@ class AudioWriter:
             major = "RF64"  # downgraded to plain WAV on close when under 4 GB (see below)
         try:
             f = sf.SoundFile(
-                str(self.tmp_path), "w", self.rate, self.channels, subtype, format=major, **kwargs
+                _sf_name(self.tmp_path),
+                "w",
+                self.rate,
+                self.channels,
+                subtype,
+                format=major,
+                **kwargs,
             )
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise OutputError(self.path, f"cannot write {self.fmt.upper()} ({exc})") from None
@@ -504,7 +652,7 @@ class AudioWriter:
                 set_bext(f, bext)
         for key, value in tags.items():
             with contextlib.suppress(Exception):  # not every container carries every tag
-                setattr(f, key, value)
+                setattr(f, key, safe_text(value))
         return f
 
     def write(self, block: np.ndarray) -> None:
