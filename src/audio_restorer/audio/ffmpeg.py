@@ -82,7 +82,7 @@ CONTAINER_LABELS = {
 }
 _PROBE_TIMEOUT_S = 120.0
 #: the temporary folders' name prefix; the creating process's id follows
-_PREFIX = "audio-restorer-decode-"
+DECODE_PREFIX = "audio-restorer-decode-"
 
 #: called with the decoded fraction 0..1 while decoding; it may raise to cancel the decode
 DecodeProgress = Callable[[float], None]
@@ -317,8 +317,8 @@ def decode(
     """
     p = Path(path)
     info = info or probe(p, tools)
-    _sweep_once(str(tmp_dir or tempfile.gettempdir()))
-    folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=tmp_dir))
+    sweep_once(str(tmp_dir or tempfile.gettempdir()))
+    folder = Path(tempfile.mkdtemp(prefix=f"{DECODE_PREFIX}{os.getpid()}-", dir=tmp_dir))
     out = folder / "decoded.wav"
     errors = folder / "ffmpeg-errors.txt"
     cmd = [
@@ -381,7 +381,7 @@ def sweep_stale(tmp_dir: str | Path | None = None, prefix: str = "") -> list[Pat
     if os.name != "posix":
         return []
     root = Path(tmp_dir or tempfile.gettempdir())
-    prefix = prefix or _PREFIX
+    prefix = prefix or DECODE_PREFIX
     removed = []
     try:
         entries = list(root.glob(f"{prefix}*"))
@@ -404,7 +404,8 @@ def sweep_stale(tmp_dir: str | Path | None = None, prefix: str = "") -> list[Pat
 
 
 @functools.lru_cache(maxsize=4)
-def _sweep_once(tmp_dir: str) -> None:
+def sweep_once(tmp_dir: str) -> None:
+    """:func:`sweep_stale` of decode folders, once per process and folder (before decoding)."""
     sweep_stale(tmp_dir)
 
 

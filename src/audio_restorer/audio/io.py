@@ -344,8 +344,9 @@ class AudioReader:
         source = self._file
         rate, channels = source.samplerate, source.channels
         tmp_root = tempfile.gettempdir()
-        ffmpeg._sweep_once(tmp_root)  # folders of killed processes, as ffmpeg decodes do
-        folder = Path(tempfile.mkdtemp(prefix=f"{ffmpeg._PREFIX}{os.getpid()}-", dir=tmp_root))
+        ffmpeg.sweep_once(tmp_root)  # folders of killed processes, as ffmpeg decodes do
+        prefix = f"{ffmpeg.DECODE_PREFIX}{os.getpid()}-"
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_root))
         decoded = self._decoded = ffmpeg.DecodedFile(folder, folder / "decoded.wav")
         self._cache = None  # ours alone: removed on close
         frames = 0
