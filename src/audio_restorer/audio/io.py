@@ -95,7 +95,7 @@ _SHORT_TOLERANCE_FRAMES = 4096
 _SHORT_TOLERANCE_FRACTION = 0.01
 
 
-def _sf_name(path: str | os.PathLike[str]) -> str | bytes:
+def sf_path(path: str | os.PathLike[str]) -> str | bytes:
     """A path as soundfile should get it: the file system's own bytes on POSIX.
 
     soundfile encodes ``str`` paths strictly as UTF-8, which fails on names that are not valid
@@ -206,7 +206,7 @@ def _probe(p: Path) -> tuple[AudioInfo, ffmpeg.Probe | None]:
             )
         return _ffmpeg_info(p, tools)
     try:
-        info = sf.info(_sf_name(p))
+        info = sf.info(sf_path(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         error = _open_error(p, exc)
         tools = ffmpeg.find_tools()
@@ -302,7 +302,7 @@ class AudioReader:
         self._short_noted = False
         if found is None:
             try:
-                self._file = sf.SoundFile(_sf_name(self.path))
+                self._file = sf.SoundFile(sf_path(self.path))
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise _open_error(self.path, exc) from None
             self._stated_frames = _stated_frames(self.path, self._file.frames)
@@ -351,7 +351,7 @@ class AudioReader:
         self._cache = None  # ours alone: removed on close
         frames = 0
         try:
-            out = sf.SoundFile(_sf_name(decoded.path), "w", rate, channels, "FLOAT", format="RF64")
+            out = sf.SoundFile(sf_path(decoded.path), "w", rate, channels, "FLOAT", format="RF64")
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise AudioFileError(
                 self.path, f"cannot be decoded into the temporary folder {folder.parent} ({exc})"
@@ -381,7 +381,7 @@ class AudioReader:
         source.close()
         if frames <= 0:
             raise EmptyAudioError(self.path, "holds no audio frames")
-        self._file = sf.SoundFile(_sf_name(decoded.path))
+        self._file = sf.SoundFile(sf_path(decoded.path))
         self.info = replace(self.info, frames=frames)
         self._note_end(frames)
 
@@ -478,7 +478,7 @@ def _stated_frames(path: Path, frames: int) -> int:
     still says how much there was. The count scales with the bytes, so codecs of constant rate
     (PCM, GSM, ADPCM) are covered too. Other formats: ``frames``.
     """
-    extent = data_extent(_sf_name(path))
+    extent = data_extent(sf_path(path))
     if extent is None:
         return frames
     stated, present = extent
@@ -637,7 +637,7 @@ class AudioWriter:
             major = "RF64"  # downgraded to plain WAV on close when under 4 GB (see below)
         try:
             f = sf.SoundFile(
-                _sf_name(self.tmp_path),
+                sf_path(self.tmp_path),
                 "w",
                 self.rate,
                 self.channels,

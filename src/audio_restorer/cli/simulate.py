@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from audio_restorer.audio.io import sf_path
 from audio_restorer.errors import AudioFileError, AudioRestorerError, OutputError
 from audio_restorer.evaluation.simulate import CARRIERS, Degraded, simulate
 
@@ -57,7 +58,7 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     if not path.is_file():
         raise AudioFileError(path, "no such file")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(sf_path(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(path, f"cannot read audio: {exc}") from exc
     if data.shape[0] == 0:
@@ -73,7 +74,7 @@ def write_audio(path: Path, audio: np.ndarray, rate: int) -> None:
     if subtype is None:
         raise OutputError(path, f"output must end in {' or '.join(_FORMATS)}")
     try:
-        sf.write(str(path), audio.T, rate, subtype=subtype)
+        sf.write(sf_path(path), audio.T, rate, subtype=subtype)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise OutputError(path, f"cannot write: {exc}") from exc
 
