@@ -173,3 +173,12 @@ def test_removed_names_an_enabled_stage_that_offers_it(tmp_path, wav_file, capsy
     args = ["--stages", "declick,gain", "--set", "declick.enabled=false", "--removed", "declick"]
     assert run("restore", src, "-o", out, *args) == 2
     assert not out.exists()
+
+
+def test_a_chain_that_leaves_no_audio_fails_and_writes_nothing(tmp_path, capsys):
+    src = tmp_path / "one.wav"
+    sf.write(str(src), np.array([0.1]), 44100)
+    out = tmp_path / "o.wav"
+    assert run("restore", src, "-o", out, "--rate", "8000", "-q") == 1
+    assert "left no audio" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".*"))

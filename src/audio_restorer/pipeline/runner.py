@@ -473,6 +473,11 @@ def restore_file(
                 sink.write(segment.finish())
                 measured_input = True
                 frames_out = sink.close()
+                if not frames_out:
+                    raise StageError(
+                        f"{src.name}: the chain left no audio ({info.frames} input frames; "
+                        "too short for the resampling or speed change asked for)"
+                    )
                 if not last:
                     analysis = sink.analysis
                     findings.append(_findings(segments[k + 1][0], analysis))
