@@ -182,3 +182,27 @@ def test_a_chain_that_leaves_no_audio_fails_and_writes_nothing(tmp_path, capsys)
     assert run("restore", src, "-o", out, "--rate", "8000", "-q") == 1
     assert "left no audio" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_termination_of_a_parallel_batch_stops_its_workers_cleanly(tmp_path):
+    rate = 44100
+    t = np.arange(60 * rate) / rate
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        sf.write(str(folder / f"{name}.wav"), 0.3 * np.sin(2 * np.pi * 220 * t), rate)
+    out_dir = tmp_path / "out"
+    cmd = [sys.executable, "-m", "audio_restorer", "batch", str(folder), "--out-dir", str(out_dir)]
+    proc = subprocess.Popen(
+        [*cmd, "--jobs", "2", "--preset", "shellac78", "-q"], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (out_dir.is_dir() and any(out_dir.iterdir())):
+        time.sleep(0.05)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 143, err
+    assert time.monotonic() - started < 5  # the running files stopped, the queued one never began
+    assert not list(out_dir.iterdir())  # no partial file, and no file finished after the signal

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -293,11 +296,21 @@ def _run_jobs(
                     pool.submit(_worker, job.src, job.dst, chain.to_list(), options): job
                     for job in jobs
                 }
-                for future in cf.as_completed(futures):
-                    job = futures[future]
-                    result, error, seconds = future.result()
-                    failures += error is not None
-                    reporter.done(job, result, error, seconds)
+                try:
+                    for future in cf.as_completed(futures):
+                        job = futures[future]
+                        result, error, seconds = future.result()
+                        failures += error is not None
+                        reporter.done(job, result, error, seconds)
+                except BaseException:
+                    # interrupted or terminated: no new files, and the running ones stop and
+                    # remove their partial outputs (a worker takes SIGTERM like Ctrl-C)
+                    for future in futures:
+                        future.cancel()
+                    for process in list(getattr(pool, "_processes", {}).values()):
+                        with contextlib.suppress(OSError):
+                            process.terminate()
+                    raise
     finally:
         reporter.close()
     return 1 if failures else 0
@@ -313,14 +326,24 @@ def describe(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _worker(
     src: Path, dst: Path, chain: list[dict[str, Any]], options: RestoreOptions
 ) -> tuple[RestoreResult | None, str | None, float]:
     start = time.perf_counter()
+    if hasattr(signal, "SIGTERM"):  # the parent stops us with it: unwind, removing partial files
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = restore_file(src, dst, Chain.from_list(chain), options)
     except Exception as exc:
         return None, describe(exc), 0.0
+    except KeyboardInterrupt:
+        # stopped (Ctrl-C, or the parent's SIGTERM): the partial files are gone; end this
+        # worker rather than let the pool hand it the next file
+        os._exit(130)
     return result, None, time.perf_counter() - start
 
 
