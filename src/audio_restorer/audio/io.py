@@ -410,17 +410,10 @@ class AudioReader:
         """Yield successive blocks from the current position until the end of the file."""
         position = self._position  # kept here: asking libsndfile (tell) may fail
         while True:
-            try:
-                data = self._file.read(block_frames, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise CorruptFileError(
-                    self.path, f"decoding failed at {position / self.info.rate:.3f} s ({exc})"
-                ) from None
-            if not data.shape[0]:
+            block = self._read(block_frames, position, "at")
+            if not block.shape[1]:
                 self._note_end(position)
                 return
-            block = np.ascontiguousarray(data.T)
-            self._check_finite(block, position)
             position += block.shape[1]
             self._position = position
             yield block
@@ -428,18 +421,22 @@ class AudioReader:
     def read(self, start: int = 0, frames: int | None = None) -> np.ndarray:
         """Read ``frames`` frames from ``start`` (the whole rest when None): for previews."""
         self.seek(start)
-        count = -1 if frames is None else frames
+        block = self._read(-1 if frames is None else frames, start, "after")
+        self._position = start + block.shape[1]
+        if frames is None or block.shape[1] < frames:
+            self._note_end(self._position)
+        return block
+
+    def _read(self, count: int, position: int, where: str) -> np.ndarray:
+        """``count`` frames (-1: the rest) from the current position ``position``, checked."""
         try:
             data = self._file.read(count, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise CorruptFileError(
-                self.path, f"decoding failed after {start / self.info.rate:.3f} s ({exc})"
+                self.path, f"decoding failed {where} {position / self.info.rate:.3f} s ({exc})"
             ) from None
         block = np.ascontiguousarray(data.T)
-        self._check_finite(block, start)
-        self._position = start + block.shape[1]
-        if frames is None or block.shape[1] < frames:
-            self._note_end(self._position)
+        self._check_finite(block, position)
         return block
 
     def _note_end(self, position: int) -> None:
