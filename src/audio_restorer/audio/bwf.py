@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,25 +75,31 @@ def set_bext(f: sf.SoundFile, info: BextInfo) -> None:
         raise RuntimeError("libsndfile refused the bext chunk")
 
 
+def _iff_chunks(fh: Any, size_format: str) -> Iterator[tuple[bytes, int, int]]:
+    """``(id, size, body offset)`` of each chunk of a RIFF (``"<I"``) or AIFF (``">I"``) file
+    from the current position; the caller may read the body, the walk goes on after it."""
+    while True:
+        hdr = fh.read(8)
+        if len(hdr) < 8:
+            return
+        cid, size = hdr[:4], struct.unpack(size_format, hdr[4:])[0]
+        start = fh.tell()
+        yield cid, size, start
+        fh.seek(start + size + (size & 1))
+
+
 def _chunks(path: str | os.PathLike[str]) -> dict[bytes, bytes]:
     with open(path, "rb") as fh:
         head = fh.read(12)
         if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
             return {}
         found: dict[bytes, bytes] = {}
-        while True:
-            hdr = fh.read(8)
-            if len(hdr) < 8:
-                return found
-            cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+        for cid, size, _ in _iff_chunks(fh, "<I"):
             if cid == b"data":
-                return found  # metadata we care about precedes the audio
+                break  # metadata we care about precedes the audio
             if cid in (b"bext", b"fmt "):
                 found[cid] = fh.read(size)
-                if size & 1:
-                    fh.seek(1, os.SEEK_CUR)
-            else:
-                fh.seek(size + (size & 1), os.SEEK_CUR)
+        return found
 
 
 def read_bext(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -149,38 +156,27 @@ def data_extent(path: str | os.PathLike[str] | bytes) -> tuple[int, int] | None:
 
 def _riff_data(fh: Any) -> tuple[int, int] | None:
     ds64_data: int | None = None
-    while True:
-        hdr = fh.read(8)
-        if len(hdr) < 8:
-            return None
-        cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+    for cid, size, start in _iff_chunks(fh, "<I"):
         if cid == b"ds64":
             body = fh.read(size)
             if len(body) >= 16:
                 ds64_data = struct.unpack("<Q", body[8:16])[0]
-            if size & 1:
-                fh.seek(1, os.SEEK_CUR)
-            continue
-        if cid == b"data":
+        elif cid == b"data":
             if size == 0xFFFFFFFF and ds64_data is not None:
                 size = ds64_data
-            return fh.tell(), size
-        fh.seek(size + (size & 1), os.SEEK_CUR)
+            return start, size
+    return None
 
 
 def _aiff_data(fh: Any) -> tuple[int, int] | None:
-    while True:
-        hdr = fh.read(8)
-        if len(hdr) < 8:
-            return None
-        cid, size = hdr[:4], struct.unpack(">I", hdr[4:])[0]
+    for cid, size, start in _iff_chunks(fh, ">I"):
         if cid == b"SSND":
             fields = fh.read(8)
             if len(fields) < 8 or size < 8:
                 return None
             skip = struct.unpack(">I", fields[:4])[0]  # the "offset" field: bytes before audio
-            return fh.tell() + skip, max(0, size - 8 - skip)
-        fh.seek(size + (size & 1), os.SEEK_CUR)
+            return start + 8 + skip, max(0, size - 8 - skip)
+    return None
 
 
 def _w64_data(fh: Any) -> tuple[int, int] | None:

@@ -529,8 +529,7 @@ def restore_file(
             }
             report_path = None
             if options.report:
-                report_path = options.report_path or provenance.sidecar_path(dst)
-                _check_output(report_path, [src])
+                report_path = options.report_path or provenance.sidecar_path(dst)  # checked above
                 doc = {
                     "format": provenance.FORMAT,
                     "version": provenance.VERSION,
